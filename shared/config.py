@@ -1,0 +1,162 @@
+"""Typed, validated configuration for a layer program.
+
+A layer's Pulumi.yaml declares every key it reads (type, description, default). That file is
+the only place a default is written: the CLI applies it on `pulumi up`, and this module applies
+the same default where the engine does not (the SDK's mocks). A key the program reads but the
+file does not declare is a programming error; a value of the wrong type or out of range is a
+user error whose message names the key and how to fix it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import yaml
+
+from shared.manifest import Layer
+
+
+class ConfigError(pulumi.RunError):
+    """Bad stack configuration. RunError makes Pulumi print the message without a traceback."""
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    name: str
+    type: str
+    description: str
+    default: Any = None
+
+    @property
+    def required(self) -> bool:
+        """The CLI refuses to run a stack that leaves a key without a default unset."""
+        return self.default is None
+
+
+def read_schema(layer: Layer) -> dict[str, ConfigKey]:
+    """The `config:` block of the layer's Pulumi.yaml, as declared keys."""
+    project_file = layer.directory / "Pulumi.yaml"
+    document = yaml.safe_load(project_file.read_text(encoding="utf-8"))
+    declared = document.get("config") or {}
+    schema: dict[str, ConfigKey] = {}
+    for name, spec in declared.items():
+        if ":" in name:  # provider settings such as aws:region are not the program's keys
+            continue
+        schema[name] = ConfigKey(
+            name=name,
+            type=spec["type"],
+            description=spec["description"],
+            default=spec.get("default"),
+        )
+    return schema
+
+
+class LayerConfig:
+    """Reads the layer's own configuration keys, with the defaults of its Pulumi.yaml."""
+
+    def __init__(self, layer: Layer) -> None:
+        self.layer = layer
+        self.schema = read_schema(layer)
+        self._config = pulumi.Config()
+
+    def _declared(self, key: str, expected_type: str) -> ConfigKey:
+        spec = self.schema.get(key)
+        if spec is None:
+            raise ConfigError(
+                f"the {self.layer.name} program reads config key {key!r}, which "
+                f"stacks/{self.layer.name}/Pulumi.yaml does not declare; declare it there "
+                "with its type, description and default"
+            )
+        if spec.type != expected_type:
+            raise ConfigError(
+                f"config key {key!r} is declared as {spec.type} in "
+                f"stacks/{self.layer.name}/Pulumi.yaml but read as {expected_type}"
+            )
+        return spec
+
+    def _error(self, key: str, problem: str, example: str) -> ConfigError:
+        return ConfigError(
+            f"{self.layer.project}:{key} {problem}. Fix it in stacks/{self.layer.name} with: "
+            f"pulumi config set {key} {example}"
+        )
+
+    def _raw(self, spec: ConfigKey, example: str) -> str | None:
+        raw = self._config.get(spec.name)
+        if raw is None and spec.required:
+            raise self._error(spec.name, "is required but not set", example)
+        return raw
+
+    def string(self, key: str, *, choices: Sequence[str] | None = None) -> str:
+        spec = self._declared(key, "string")
+        example = choices[0] if choices else "<value>"
+        raw = self._raw(spec, example)
+        value = str(spec.default) if raw is None else raw
+        if choices is not None and value not in choices:
+            raise self._error(key, f"must be one of {', '.join(choices)}, got {value!r}", example)
+        if not value.strip():
+            raise self._error(key, "must not be empty", example)
+        return value
+
+    def integer(self, key: str, *, minimum: int, maximum: int) -> int:
+        spec = self._declared(key, "integer")
+        raw = self._raw(spec, str(minimum))
+        if raw is None:
+            value = int(spec.default)
+        else:
+            try:
+                value = int(raw)
+            except ValueError:
+                raise self._error(key, f"must be a whole number, got {raw!r}", str(minimum)) from None
+        if not minimum <= value <= maximum:
+            raise self._error(
+                key, f"must be between {minimum} and {maximum}, got {value}", str(minimum)
+            )
+        return value
+
+    def boolean(self, key: str) -> bool:
+        spec = self._declared(key, "boolean")
+        raw = self._raw(spec, "true")
+        if raw is None:
+            return bool(spec.default)
+        lowered = raw.strip().lower()
+        if lowered not in ("true", "false"):
+            raise self._error(key, f"must be true or false, got {raw!r}", "true")
+        return lowered == "true"
+
+    def string_list(self, key: str) -> list[str]:
+        spec = self._declared(key, "array")
+        example = "--path '<key>[0]' <value>"
+        raw = self._raw(spec, example)
+        if raw is None:
+            return [str(item) for item in (spec.default or [])]
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            raise self._error(key, f"must be a list of strings, got {raw!r}", example) from None
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise self._error(key, f"must be a list of strings, got {raw!r}", example)
+        return value
+
+    def optional_secret(self, key: str) -> pulumi.Output[str] | None:
+        """A secret the user may set with `pulumi config set --secret`; None when unset.
+
+        Declared with `default: ""` because the CLI requires a value for keys without a
+        default; the empty string means "not supplied", so the program can generate one.
+        """
+        spec = self._declared(key, "string")
+        if spec.default != "":
+            raise ConfigError(
+                f'config key {key!r} must be declared with default: "" in '
+                f"stacks/{self.layer.name}/Pulumi.yaml to be an optional secret"
+            )
+        # Reading the raw value only to test for emptiness: it is never returned in plain.
+        raw = pulumi.runtime.get_config(f"{self.layer.project}:{key}")
+        if not raw:
+            return None
+        if not pulumi.runtime.is_config_secret(f"{self.layer.project}:{key}"):
+            raise self._error(key, "must be set as a secret", "--secret <value>")
+        return self._config.require_secret(key)

@@ -1,0 +1,401 @@
+"""Run a layer's real Pulumi program under the SDK's mock monitor, without the Pulumi CLI.
+
+The program is the same `stacks/<layer>/__main__.py` the engine runs. Resource registrations
+reach `SynthesizingMocks`, which records each resource's inputs and answers with the
+attributes AWS would compute (ARNs, URLs, IDs), derived deterministically from the inputs.
+Stack references are answered from the outputs earlier layers produced in the same run, so
+the five programs can be run in manifest order as one chain.
+
+Every value synthesized here is a placeholder for tests and offline inspection; none of it
+is usable for a real deployment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import runpy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import sync_await
+
+from shared.manifest import MANIFEST, Layer
+from shared.naming import AwsLocation
+from shared.references import FILE_BACKEND_ORG, stack_name
+
+# The marker Pulumi's RPC layer uses for a secret value (a documented wire constant).
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+
+PLACEHOLDER_LOCATION = AwsLocation(partition="aws", region="us-east-1", account_id="123456789012")
+
+
+def unwrap_secret(value: Any) -> tuple[Any, bool]:
+    """(plain value, was it a secret) for an input value as the mocks receive it."""
+    if isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG:
+        return value.get("value"), True
+    return value, False
+
+
+@dataclass
+class MockResource:
+    type: str
+    name: str
+    id: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    provider: str | None
+    custom: bool
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """Inputs overlaid with computed attributes, as a deployed resource's state reads."""
+        return {**self.inputs, **self.outputs}
+
+
+@dataclass
+class ExportedValue:
+    value: Any
+    secret: bool
+
+
+@dataclass
+class LayerRun:
+    """What one layer program declared and exported under the mocks."""
+
+    layer: Layer
+    stack: str
+    resources: list[MockResource]
+    exports: dict[str, ExportedValue]
+    invokes: list[str] = field(default_factory=list)
+
+    @property
+    def aws_resources(self) -> list[MockResource]:
+        """The resources a provider creates (no components)."""
+        return [r for r in self.resources if r.custom]
+
+    def of_type(self, type_token: str) -> list[MockResource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def named(self, name: str) -> MockResource:
+        matches = [r for r in self.resources if r.name == name]
+        if len(matches) != 1:
+            known = sorted(r.name for r in self.resources)
+            raise KeyError(f"expected one resource named {name!r}, found {len(matches)}: {known}")
+        return matches[0]
+
+    def export_values(self) -> dict[str, Any]:
+        return {key: exported.value for key, exported in self.exports.items()}
+
+
+def _short_hash(*parts: str) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:10]
+
+
+class SynthesizingMocks(pulumi.runtime.Mocks):
+    """Mocks that record registrations and compute AWS-like attributes for them."""
+
+    def __init__(
+        self,
+        location: AwsLocation,
+        stack_outputs: Mapping[str, Mapping[str, ExportedValue]],
+    ) -> None:
+        self.location = location
+        self.stack_outputs = stack_outputs
+        self.resources: list[MockResource] = []
+        self.invokes: list[str] = []
+
+    # Resources
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if args.typ == "pulumi:pulumi:StackReference":
+            return self._stack_reference(args)
+        inputs = dict(args.inputs)
+        resource_id, outputs = self._compute(args.typ, args.name, inputs)
+        self.resources.append(
+            MockResource(
+                type=args.typ,
+                name=args.name,
+                id=resource_id,
+                inputs=inputs,
+                outputs=outputs,
+                provider=args.provider,
+                custom=bool(args.custom),
+            )
+        )
+        return resource_id, {**inputs, **outputs}
+
+    def _stack_reference(
+        self, args: pulumi.runtime.MockResourceArgs
+    ) -> tuple[str, dict[str, Any]]:
+        name = args.inputs["name"]
+        outputs = self.stack_outputs.get(name)
+        if outputs is None:
+            raise LookupError(
+                f"stack reference to {name!r}, which has not been run in this chain"
+            )
+        return name, {
+            "name": name,
+            "outputs": {key: exported.value for key, exported in outputs.items()},
+            "secretOutputNames": [key for key, exported in outputs.items() if exported.secret],
+        }
+
+    def _compute(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        loc = self.location
+        region_account = f"{loc.region}:{loc.account_id}"
+        physical = inputs.get("name") or f"{name}-{_short_hash(typ, name)[:7]}"
+        compute = _ATTRIBUTES.get(typ)
+        if compute is None:
+            return f"{name}-id", {}
+        return compute(physical, inputs, loc, region_account)
+
+    # Invokes
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]] | dict[str, Any]:
+        self.invokes.append(args.token)
+        loc = self.location
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": loc.account_id,
+                "arn": f"arn:{loc.partition}:iam::{loc.account_id}:user/synth",
+                "userId": "AIDASYNTHESIZED",
+                "id": loc.account_id,
+            }
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"region": loc.region, "name": loc.region, "id": loc.region}
+        if args.token == "aws:index/getPartition:getPartition":
+            return {
+                "partition": loc.partition,
+                "dnsSuffix": "amazonaws.com",
+                "id": loc.partition,
+                "reverseDnsPrefix": "com.amazonaws",
+            }
+        raise NotImplementedError(f"the mocks do not answer the invoke {args.token}")
+
+
+Compute = Callable[[str, dict[str, Any], AwsLocation, str], tuple[str, dict[str, Any]]]
+
+
+def _arn(loc: AwsLocation, service: str, resource: str, *, regional: bool = True) -> str:
+    where = f"{loc.region}:{loc.account_id}" if regional else ":"
+    return f"arn:{loc.partition}:{service}:{where}:{resource}"
+
+
+def _lambda_invoke_arn(loc: AwsLocation, target_arn: str) -> str:
+    return (
+        f"arn:{loc.partition}:apigateway:{loc.region}:lambda:path/2015-03-31/functions/"
+        f"{target_arn}/invocations"
+    )
+
+
+def _kms_key(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+    key_id = f"{_short_hash(physical)}-mock-key"
+    return key_id, {"arn": _arn(loc, "kms", f"key/{key_id}"), "keyId": key_id}
+
+
+def _kms_alias(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+    return physical, {"arn": _arn(loc, "kms", physical)}
+
+
+def _secret(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+    arn = _arn(loc, "secretsmanager", f"secret:{physical}-{_short_hash(physical)[:6]}")
+    return arn, {"arn": arn}
+
+
+def _iam_role(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+    return physical, {
+        "arn": f"arn:{loc.partition}:iam::{loc.account_id}:role/{physical}",
+        "name": physical,
+    }
+
+
+def _bucket(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+    bucket = inputs.get("bucket") or physical
+    return bucket, {
+        "bucket": bucket,
+        "arn": f"arn:{loc.partition}:s3:::{bucket}",
+        "bucketDomainName": f"{bucket}.s3.amazonaws.com",
+    }
+
+
+def _table(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+    return physical, {"arn": _arn(loc, "dynamodb", f"table/{physical}")}
+
+
+def _queue(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+    url = f"https://sqs.{loc.region}.amazonaws.com/{loc.account_id}/{physical}"
+    return url, {"arn": _arn(loc, "sqs", physical), "url": url, "name": physical}
+
+
+def _function(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+    arn = _arn(loc, "lambda", f"function:{physical}")
+    return physical, {
+        "arn": arn,
+        "name": physical,
+        "invokeArn": _lambda_invoke_arn(loc, arn),
+        "version": "1",
+        "qualifiedArn": f"{arn}:1",
+    }
+
+
+def _alias(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+    function_name = str(inputs.get("functionName", "function"))
+    function_arn = (
+        function_name
+        if function_name.startswith("arn:")
+        else _arn(loc, "lambda", f"function:{function_name}")
+    )
+    arn = f"{function_arn}:{physical}"
+    return arn, {"arn": arn, "invokeArn": _lambda_invoke_arn(loc, arn)}
+
+
+def _log_group(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+    return physical, {"arn": _arn(loc, "logs", f"log-group:{physical}"), "name": physical}
+
+
+def _rest_api(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+    api_id = _short_hash(physical)
+    return api_id, {
+        "rootResourceId": f"{api_id}-root",
+        "executionArn": _arn(loc, "execute-api", api_id),
+        "arn": f"arn:{loc.partition}:apigateway:{loc.region}::/restapis/{api_id}",
+        "name": physical,
+    }
+
+
+def _stage(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+    api_id = inputs["restApi"]
+    stage = inputs["stageName"]
+    return f"ags-{api_id}-{stage}", {
+        "invokeUrl": f"https://{api_id}.execute-api.{loc.region}.amazonaws.com/{stage}",
+        "executionArn": _arn(loc, "execute-api", f"{api_id}/{stage}"),
+        "arn": f"arn:{loc.partition}:apigateway:{loc.region}::/restapis/{api_id}/stages/{stage}",
+    }
+
+
+def _topic(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+    arn = _arn(loc, "sns", physical)
+    return arn, {"arn": arn, "name": physical}
+
+
+def _named_with_arn(service: str, kind: str) -> Compute:
+    def compute(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+        return physical, {"arn": _arn(loc, service, f"{kind}{physical}")}
+
+    return compute
+
+
+def _dashboard(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+    name = inputs.get("dashboardName", physical)
+    return name, {"dashboardArn": f"arn:{loc.partition}:cloudwatch::{loc.account_id}:dashboard/{name}"}
+
+
+def _random_password(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+    length = int(inputs.get("length", 32))
+    # Deterministic and obviously synthetic; the mocks never produce a usable secret.
+    return "none", {"result": ("synthesized" * 8)[:length]}
+
+
+_ATTRIBUTES: dict[str, Compute] = {
+    "aws:kms/key:Key": _kms_key,
+    "aws:kms/alias:Alias": _kms_alias,
+    "aws:secretsmanager/secret:Secret": _secret,
+    "aws:iam/role:Role": _iam_role,
+    "aws:s3/bucket:Bucket": _bucket,
+    "aws:dynamodb/table:Table": _table,
+    "aws:sqs/queue:Queue": _queue,
+    "aws:lambda/function:Function": _function,
+    "aws:lambda/alias:Alias": _alias,
+    "aws:cloudwatch/logGroup:LogGroup": _log_group,
+    "aws:apigateway/restApi:RestApi": _rest_api,
+    "aws:apigateway/stage:Stage": _stage,
+    "aws:sns/topic:Topic": _topic,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _named_with_arn("cloudwatch", "alarm:"),
+    "aws:cloudwatch/dashboard:Dashboard": _dashboard,
+    "random:index/randomPassword:RandomPassword": _random_password,
+}
+
+
+def run_layer(
+    layer: Layer,
+    *,
+    stack: str = "dev",
+    config: Mapping[str, str] | None = None,
+    secret_config: Mapping[str, str] | None = None,
+    upstream: Mapping[str, LayerRun] | None = None,
+    location: AwsLocation = PLACEHOLDER_LOCATION,
+    org: str = FILE_BACKEND_ORG,
+) -> LayerRun:
+    """Run `stacks/<layer>/__main__.py` under mocks and return what it declared and exported.
+
+    `config` and `secret_config` are the layer's own keys (unqualified); `upstream` holds the
+    runs of earlier layers, whose exports answer this layer's stack references.
+    """
+    stack_outputs = {
+        stack_name(org, run.layer, run.stack): run.exports for run in (upstream or {}).values()
+    }
+    mocks = SynthesizingMocks(location, stack_outputs)
+    pulumi.runtime.set_mocks(mocks, project=layer.project, stack=stack, preview=False)
+    all_config = {f"{layer.project}:{k}": v for k, v in (config or {}).items()}
+    secret_keys = [f"{layer.project}:{k}" for k in (secret_config or {})]
+    all_config.update({f"{layer.project}:{k}": v for k, v in (secret_config or {}).items()})
+    pulumi.runtime.set_all_config(all_config, secret_keys)
+
+    recorded: dict[str, pulumi.Output[Any]] = {}
+
+    def record_export(name: str, value: Any) -> None:
+        recorded[name] = pulumi.Output.from_input(value)
+
+    original_export = pulumi.export
+    pulumi.export = record_export  # type: ignore[assignment]
+    try:
+        runpy.run_path(str(layer.directory / "__main__.py"), run_name="__main__")
+        _drain()
+    finally:
+        pulumi.export = original_export  # type: ignore[assignment]
+
+    exports = {name: _resolve(output) for name, output in recorded.items()}
+    # Resources whose inputs waited on values resolved above register only now.
+    _drain()
+    return LayerRun(
+        layer=layer,
+        stack=stack,
+        resources=mocks.resources,
+        exports=exports,
+        invokes=mocks.invokes,
+    )
+
+
+def _drain() -> None:
+    """Run the event loop until every registration and apply the program started is done."""
+    sync_await._sync_await(pulumi.runtime.stack.wait_for_rpcs())
+
+
+def _resolve(output: pulumi.Output[Any]) -> ExportedValue:
+    async def read() -> ExportedValue:
+        return ExportedValue(value=await output.future(), secret=await output.is_secret())
+
+    return sync_await._sync_await(read())
+
+
+def run_all_layers(
+    *,
+    stack: str = "dev",
+    config: Mapping[str, Mapping[str, str]] | None = None,
+    secret_config: Mapping[str, Mapping[str, str]] | None = None,
+    location: AwsLocation = PLACEHOLDER_LOCATION,
+) -> dict[str, LayerRun]:
+    """Run every layer in manifest order, each reading the exports of the earlier ones."""
+    runs: dict[str, LayerRun] = {}
+    for name in MANIFEST.order:
+        runs[name] = run_layer(
+            MANIFEST.layer(name),
+            stack=stack,
+            config=(config or {}).get(name),
+            secret_config=(secret_config or {}).get(name),
+            upstream=runs,
+            location=location,
+        )
+    return runs
