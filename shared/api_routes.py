@@ -43,8 +43,9 @@ class Route:
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/health", "Report that the API and its function are serving"),
-    Route("POST", "/process", "Process a JSON object with the application secret",
-          validate_body=True),
+    Route(
+        "POST", "/process", "Process a JSON object with the application secret", validate_body=True
+    ),
     Route("GET", "/objects/{key+}", "Return the processing result of an uploaded object"),
 )
 

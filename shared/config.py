@@ -12,12 +12,39 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import yaml
 
 from shared.manifest import Layer
+
+# The only retention periods CloudWatch Logs accepts.
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 
 class ConfigError(pulumi.RunError):
@@ -37,9 +64,8 @@ class ConfigKey:
         return self.default is None
 
 
-def read_schema(layer: Layer) -> dict[str, ConfigKey]:
-    """The `config:` block of the layer's Pulumi.yaml, as declared keys."""
-    project_file = layer.directory / "Pulumi.yaml"
+def read_schema(project_file: Path) -> dict[str, ConfigKey]:
+    """The `config:` block of a Pulumi.yaml, as declared keys."""
     document = yaml.safe_load(project_file.read_text(encoding="utf-8"))
     declared = document.get("config") or {}
     schema: dict[str, ConfigKey] = {}
@@ -58,9 +84,9 @@ def read_schema(layer: Layer) -> dict[str, ConfigKey]:
 class LayerConfig:
     """Reads the layer's own configuration keys, with the defaults of its Pulumi.yaml."""
 
-    def __init__(self, layer: Layer) -> None:
+    def __init__(self, layer: Layer, *, project_file: Path | None = None) -> None:
         self.layer = layer
-        self.schema = read_schema(layer)
+        self.schema = read_schema(project_file or layer.directory / "Pulumi.yaml")
         self._config = pulumi.Config()
 
     def _declared(self, key: str, expected_type: str) -> ConfigKey:
@@ -110,10 +136,21 @@ class LayerConfig:
             try:
                 value = int(raw)
             except ValueError:
-                raise self._error(key, f"must be a whole number, got {raw!r}", str(minimum)) from None
+                raise self._error(
+                    key, f"must be a whole number, got {raw!r}", str(minimum)
+                ) from None
         if not minimum <= value <= maximum:
             raise self._error(
                 key, f"must be between {minimum} and {maximum}, got {value}", str(minimum)
+            )
+        return value
+
+    def log_retention_days(self, key: str) -> int:
+        value = self.integer(key, minimum=LOG_RETENTION_DAYS[0], maximum=LOG_RETENTION_DAYS[-1])
+        if value not in LOG_RETENTION_DAYS:
+            allowed = ", ".join(str(days) for days in LOG_RETENTION_DAYS)
+            raise self._error(
+                key, f"must be one of {allowed} (CloudWatch Logs' periods), got {value}", "14"
             )
         return value
 

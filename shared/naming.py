@@ -18,6 +18,10 @@ APP_NAME = "serverless"
 UPLOAD_PREFIX = "uploads/"
 RESULTS_PREFIX = "results/"
 
+# Attribute names Powertools' DynamoDB idempotency layer uses by default.
+IDEMPOTENCY_KEY_ATTRIBUTE = "id"
+IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
+
 # The API and the S3 trigger call this alias, so a rollback moves only the alias.
 LIVE_ALIAS = "live"
 API_STAGE_NAME = "prod"

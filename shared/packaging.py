@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
+import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,8 @@ from pathlib import Path
 from shared.manifest import REPO_ROOT
 
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
+# The folders under lambdas/ the compute layer deploys, one function each.
+FUNCTIONS = ("s3_processor", "api_handler")
 BUILD_DIR = REPO_ROOT / "build" / "lambda"
 
 # The earliest timestamp a zip entry can hold; any fixed value makes builds reproducible.
@@ -34,6 +38,7 @@ class FunctionArchive:
     function: str
     path: Path
     sha256_base64: str
+    sha256_hex: str
     size_bytes: int
 
 
@@ -61,7 +66,8 @@ def build_archive(
         )
     build_dir.mkdir(parents=True, exist_ok=True)
     target = build_dir / f"{function}.zip"
-    partial = target.with_suffix(".zip.partial")
+    # A private temporary name: parallel builds of the same function never share a file.
+    partial = build_dir / f".{function}.{os.getpid()}.{uuid.uuid4().hex}.partial"
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for path in files:
             entry = zipfile.ZipInfo(path.relative_to(source_dir).as_posix(), FIXED_ZIP_TIME)
@@ -70,10 +76,11 @@ def build_archive(
             archive.writestr(entry, path.read_bytes())
     # Replace atomically so a concurrent reader never sees half an archive.
     partial.replace(target)
-    data = target.read_bytes()
+    digest = hashlib.sha256(target.read_bytes()).digest()
     return FunctionArchive(
         function=function,
         path=target,
-        sha256_base64=base64.b64encode(hashlib.sha256(data).digest()).decode(),
-        size_bytes=len(data),
+        sha256_base64=base64.b64encode(digest).decode(),
+        sha256_hex=digest.hex(),
+        size_bytes=target.stat().st_size,
     )

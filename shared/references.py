@@ -57,9 +57,7 @@ class UpstreamOutputs:
         if upstream not in self._references:
             upstream_layer = self.manifest.layer(upstream)
             name = stack_name(self.org, upstream_layer, self.stack)
-            self._references[upstream] = pulumi.StackReference(
-                f"{upstream}-stack", stack_name=name
-            )
+            self._references[upstream] = pulumi.StackReference(f"{upstream}-stack", stack_name=name)
         return self._references[upstream]
 
     def require(self, key: str) -> pulumi.Output[str]:

@@ -41,9 +41,10 @@ def _tagging_transformation(
         if not is_taggable(args.resource):
             return None
         own_tags = args.props.get("tags") or {}
-        props = {**args.props, "tags": pulumi.Output.from_input(own_tags).apply(
-            lambda own: {**tags, **(own or {})}
-        )}
+        props = {
+            **args.props,
+            "tags": pulumi.Output.from_input(own_tags).apply(lambda own: {**tags, **(own or {})}),
+        }
         return pulumi.ResourceTransformationResult(props=props, opts=args.opts)
 
     return add_tags

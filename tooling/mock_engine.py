@@ -26,7 +26,7 @@ from shared.naming import AwsLocation
 from shared.references import FILE_BACKEND_ORG, stack_name
 
 # The marker Pulumi's RPC layer uses for a secret value (a documented wire constant).
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 (a public protocol marker)
 SIG_KEY = "4dabf18193072939515e22adb298388d"
 
 PLACEHOLDER_LOCATION = AwsLocation(partition="aws", region="us-east-1", account_id="123456789012")
@@ -80,9 +80,10 @@ class LayerRun:
         return [r for r in self.resources if r.type == type_token]
 
     def named(self, name: str) -> MockResource:
-        matches = [r for r in self.resources if r.name == name]
+        """The provider resource (not component) with this logical name."""
+        matches = [r for r in self.aws_resources if r.name == name]
         if len(matches) != 1:
-            known = sorted(r.name for r in self.resources)
+            known = sorted(r.name for r in self.aws_resources)
             raise KeyError(f"expected one resource named {name!r}, found {len(matches)}: {known}")
         return matches[0]
 
@@ -108,7 +109,9 @@ class SynthesizingMocks(pulumi.runtime.Mocks):
         self.invokes: list[str] = []
 
     # Resources
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+    def new_resource(
+        self, args: pulumi.runtime.MockResourceArgs
+    ) -> tuple[str | None, dict[str, Any]]:
         if args.typ == "pulumi:pulumi:StackReference":
             return self._stack_reference(args)
         inputs = dict(args.inputs)
@@ -126,24 +129,18 @@ class SynthesizingMocks(pulumi.runtime.Mocks):
         )
         return resource_id, {**inputs, **outputs}
 
-    def _stack_reference(
-        self, args: pulumi.runtime.MockResourceArgs
-    ) -> tuple[str, dict[str, Any]]:
+    def _stack_reference(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         name = args.inputs["name"]
         outputs = self.stack_outputs.get(name)
         if outputs is None:
-            raise LookupError(
-                f"stack reference to {name!r}, which has not been run in this chain"
-            )
+            raise LookupError(f"stack reference to {name!r}, which has not been run in this chain")
         return name, {
             "name": name,
             "outputs": {key: exported.value for key, exported in outputs.items()},
             "secretOutputNames": [key for key, exported in outputs.items() if exported.secret],
         }
 
-    def _compute(
-        self, typ: str, name: str, inputs: dict[str, Any]
-    ) -> tuple[str, dict[str, Any]]:
+    def _compute(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         loc = self.location
         region_account = f"{loc.region}:{loc.account_id}"
         physical = inputs.get("name") or f"{name}-{_short_hash(typ, name)[:7]}"
@@ -153,26 +150,31 @@ class SynthesizingMocks(pulumi.runtime.Mocks):
         return compute(physical, inputs, loc, region_account)
 
     # Invokes
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]] | dict[str, Any]:
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[Any, Any], list[tuple[str, str]]]:
         self.invokes.append(args.token)
+        return self._invoke_result(args.token), []
+
+    def _invoke_result(self, invoke: str) -> dict[str, Any]:
         loc = self.location
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+        if invoke == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": loc.account_id,
                 "arn": f"arn:{loc.partition}:iam::{loc.account_id}:user/synth",
                 "userId": "AIDASYNTHESIZED",
                 "id": loc.account_id,
             }
-        if args.token == "aws:index/getRegion:getRegion":
+        if invoke == "aws:index/getRegion:getRegion":
             return {"region": loc.region, "name": loc.region, "id": loc.region}
-        if args.token == "aws:index/getPartition:getPartition":
+        if invoke == "aws:index/getPartition:getPartition":
             return {
                 "partition": loc.partition,
                 "dnsSuffix": "amazonaws.com",
                 "id": loc.partition,
                 "reverseDnsPrefix": "com.amazonaws",
             }
-        raise NotImplementedError(f"the mocks do not answer the invoke {args.token}")
+        raise NotImplementedError(f"the mocks do not answer the invoke {invoke}")
 
 
 Compute = Callable[[str, dict[str, Any], AwsLocation, str], tuple[str, dict[str, Any]]]
@@ -190,28 +192,38 @@ def _lambda_invoke_arn(loc: AwsLocation, target_arn: str) -> str:
     )
 
 
-def _kms_key(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+def _kms_key(
+    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+) -> tuple[str, dict[str, Any]]:
     key_id = f"{_short_hash(physical)}-mock-key"
     return key_id, {"arn": _arn(loc, "kms", f"key/{key_id}"), "keyId": key_id}
 
 
-def _kms_alias(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+def _kms_alias(
+    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+) -> tuple[str, dict[str, Any]]:
     return physical, {"arn": _arn(loc, "kms", physical)}
 
 
-def _secret(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+def _secret(
+    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+) -> tuple[str, dict[str, Any]]:
     arn = _arn(loc, "secretsmanager", f"secret:{physical}-{_short_hash(physical)[:6]}")
     return arn, {"arn": arn}
 
 
-def _iam_role(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+def _iam_role(
+    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+) -> tuple[str, dict[str, Any]]:
     return physical, {
         "arn": f"arn:{loc.partition}:iam::{loc.account_id}:role/{physical}",
         "name": physical,
     }
 
 
-def _bucket(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+def _bucket(
+    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+) -> tuple[str, dict[str, Any]]:
     bucket = inputs.get("bucket") or physical
     return bucket, {
         "bucket": bucket,
@@ -220,16 +232,22 @@ def _bucket(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> 
     }
 
 
-def _table(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+def _table(
+    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+) -> tuple[str, dict[str, Any]]:
     return physical, {"arn": _arn(loc, "dynamodb", f"table/{physical}")}
 
 
-def _queue(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+def _queue(
+    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+) -> tuple[str, dict[str, Any]]:
     url = f"https://sqs.{loc.region}.amazonaws.com/{loc.account_id}/{physical}"
     return url, {"arn": _arn(loc, "sqs", physical), "url": url, "name": physical}
 
 
-def _function(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+def _function(
+    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+) -> tuple[str, dict[str, Any]]:
     arn = _arn(loc, "lambda", f"function:{physical}")
     return physical, {
         "arn": arn,
@@ -240,7 +258,9 @@ def _function(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -
     }
 
 
-def _alias(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+def _alias(
+    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+) -> tuple[str, dict[str, Any]]:
     function_name = str(inputs.get("functionName", "function"))
     function_arn = (
         function_name
@@ -251,11 +271,15 @@ def _alias(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> t
     return arn, {"arn": arn, "invokeArn": _lambda_invoke_arn(loc, arn)}
 
 
-def _log_group(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+def _log_group(
+    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+) -> tuple[str, dict[str, Any]]:
     return physical, {"arn": _arn(loc, "logs", f"log-group:{physical}"), "name": physical}
 
 
-def _rest_api(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+def _rest_api(
+    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+) -> tuple[str, dict[str, Any]]:
     api_id = _short_hash(physical)
     return api_id, {
         "rootResourceId": f"{api_id}-root",
@@ -265,7 +289,9 @@ def _rest_api(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -
     }
 
 
-def _stage(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+def _stage(
+    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+) -> tuple[str, dict[str, Any]]:
     api_id = inputs["restApi"]
     stage = inputs["stageName"]
     return f"ags-{api_id}-{stage}", {
@@ -275,24 +301,34 @@ def _stage(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> t
     }
 
 
-def _topic(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+def _topic(
+    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+) -> tuple[str, dict[str, Any]]:
     arn = _arn(loc, "sns", physical)
     return arn, {"arn": arn, "name": physical}
 
 
 def _named_with_arn(service: str, kind: str) -> Compute:
-    def compute(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+    def compute(
+        physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+    ) -> tuple[str, dict[str, Any]]:
         return physical, {"arn": _arn(loc, service, f"{kind}{physical}")}
 
     return compute
 
 
-def _dashboard(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+def _dashboard(
+    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+) -> tuple[str, dict[str, Any]]:
     name = inputs.get("dashboardName", physical)
-    return name, {"dashboardArn": f"arn:{loc.partition}:cloudwatch::{loc.account_id}:dashboard/{name}"}
+    return name, {
+        "dashboardArn": f"arn:{loc.partition}:cloudwatch::{loc.account_id}:dashboard/{name}"
+    }
 
 
-def _random_password(physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str) -> tuple[str, dict[str, Any]]:
+def _random_password(
+    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+) -> tuple[str, dict[str, Any]]:
     length = int(inputs.get("length", 32))
     # Deterministic and obviously synthetic; the mocks never produce a usable secret.
     return "none", {"result": ("synthesized" * 8)[:length]}
@@ -318,6 +354,14 @@ _ATTRIBUTES: dict[str, Compute] = {
 }
 
 
+def use_mocks(mocks: pulumi.runtime.Mocks, *, project: str, stack: str) -> None:
+    """Start a fresh program under `mocks`: a new root stack, no earlier transformations."""
+    # set_mocks keeps an existing root stack, and with it the previous program's stack
+    # transformations; resetting first gives each program the clean process the CLI gives it.
+    pulumi.runtime.reset_options(project=project, stack=stack)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False)
+
+
 def run_layer(
     layer: Layer,
     *,
@@ -337,7 +381,7 @@ def run_layer(
         stack_name(org, run.layer, run.stack): run.exports for run in (upstream or {}).values()
     }
     mocks = SynthesizingMocks(location, stack_outputs)
-    pulumi.runtime.set_mocks(mocks, project=layer.project, stack=stack, preview=False)
+    use_mocks(mocks, project=layer.project, stack=stack)
     all_config = {f"{layer.project}:{k}": v for k, v in (config or {}).items()}
     secret_keys = [f"{layer.project}:{k}" for k in (secret_config or {})]
     all_config.update({f"{layer.project}:{k}": v for k, v in (secret_config or {}).items()})
@@ -349,12 +393,12 @@ def run_layer(
         recorded[name] = pulumi.Output.from_input(value)
 
     original_export = pulumi.export
-    pulumi.export = record_export  # type: ignore[assignment]
+    pulumi.export = record_export
     try:
         runpy.run_path(str(layer.directory / "__main__.py"), run_name="__main__")
         _drain()
     finally:
-        pulumi.export = original_export  # type: ignore[assignment]
+        pulumi.export = original_export
 
     exports = {name: _resolve(output) for name, output in recorded.items()}
     # Resources whose inputs waited on values resolved above register only now.

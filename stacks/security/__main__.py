@@ -44,9 +44,10 @@ key = aws.kms.Key(
 aws.kms.Alias("app-key-alias", name=names.kms_alias, target_key_id=key.key_id)
 
 # The application secret: never a literal, generated unless supplied as secret config
-api_key = config.optional_secret("api_key") or random.RandomPassword(
-    "generated-api-key", length=40, special=False
-).result
+api_key = (
+    config.optional_secret("api_key")
+    or random.RandomPassword("generated-api-key", length=40, special=False).result
+)
 secret = aws.secretsmanager.Secret(
     "app-secret",
     name=names.secret,
@@ -57,7 +58,8 @@ secret = aws.secretsmanager.Secret(
 aws.secretsmanager.SecretVersion(
     "app-secret-value",
     secret_id=secret.id,
-    secret_string=pulumi.Output.secret(pulumi.Output.json_dumps({"api_key": api_key})),
+    # Marked secret explicitly, whatever the source: the value is encrypted in Pulumi state.
+    secret_string=pulumi.Output.json_dumps({"api_key": api_key}).apply(pulumi.Output.secret),
 )
 
 # One execution role per function, each allowed exactly what its function does

@@ -1,0 +1,135 @@
+"""API layer: the routes, their integrations and permissions, the stage and its logging."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from shared.api_routes import ROUTES, routes_fingerprint
+from shared.naming import API_STAGE_NAME, LIVE_ALIAS
+from tooling.mock_engine import LayerRun
+
+SEED_ACCESS_LOG_FIELDS = {
+    "requestId",
+    "ip",
+    "caller",
+    "user",
+    "requestTime",
+    "httpMethod",
+    "resourcePath",
+    "status",
+    "protocol",
+    "responseLength",
+}
+
+
+def test_rest_api_is_regional(chain: dict[str, LayerRun]) -> None:
+    api = chain["api"].named("rest-api").inputs
+    assert api["endpointConfiguration"] == {"types": "REGIONAL"}
+    assert api["name"] == "serverless-dev-api"
+
+
+def test_every_route_is_a_lambda_proxy_to_the_live_alias(chain: dict[str, LayerRun]) -> None:
+    api = chain["api"]
+    invoke_arn = chain["compute"].exports["api_handler_alias_invoke_arn"].value
+    assert f":{LIVE_ALIAS}/invocations" in invoke_arn
+    methods = {
+        (m.inputs["httpMethod"], m.name) for m in api.of_type("aws:apigateway/method:Method")
+    }
+    assert {method for method, _ in methods} == {"GET", "POST"}
+    assert len(methods) == len(ROUTES) == 3
+    for integration in api.of_type("aws:apigateway/integration:Integration"):
+        assert integration.inputs["type"] == "AWS_PROXY"
+        assert integration.inputs["integrationHttpMethod"] == "POST"
+        assert integration.inputs["uri"] == invoke_arn
+
+
+def test_the_resource_tree_holds_health_process_and_objects_greedy_key(
+    chain: dict[str, LayerRun],
+) -> None:
+    parts = {r.inputs["pathPart"] for r in chain["api"].of_type("aws:apigateway/resource:Resource")}
+    assert parts == {"health", "process", "objects", "{key+}"}
+    objects_method = chain["api"].named("routes-get-objects-key").inputs
+    assert objects_method["requestParameters"] == {"method.request.path.key": True}
+
+
+def test_process_body_is_validated_as_a_json_object(chain: dict[str, LayerRun]) -> None:
+    api = chain["api"]
+    post = api.named("routes-post-process").inputs
+    validator = api.named("routes-body-validator")
+    assert post["requestValidatorId"] == validator.id
+    assert validator.inputs["validateRequestBody"] is True
+    model = api.named("routes-process-request-model").inputs
+    assert post["requestModels"] == {"application/json": model["name"]}
+    assert json.loads(model["schema"])["type"] == "object"
+    assert "requestValidatorId" not in api.named("routes-get-health").inputs
+
+
+def test_each_route_may_invoke_only_through_its_own_method_and_path(
+    chain: dict[str, LayerRun],
+) -> None:
+    api = chain["api"]
+    execution_arn = api.named("rest-api").outputs["executionArn"]
+    function_name = chain["compute"].exports["api_handler_function_name"].value
+    source_arns = set()
+    for permission in api.of_type("aws:lambda/permission:Permission"):
+        assert permission.inputs["principal"] == "apigateway.amazonaws.com"
+        assert permission.inputs["function"] == function_name
+        assert permission.inputs["qualifier"] == LIVE_ALIAS
+        source_arns.add(permission.inputs["sourceArn"])
+    assert source_arns == {
+        f"{execution_arn}/{API_STAGE_NAME}/GET/health",
+        f"{execution_arn}/{API_STAGE_NAME}/POST/process",
+        f"{execution_arn}/{API_STAGE_NAME}/GET/objects/*",
+    }
+
+
+def test_deployment_is_replaced_exactly_when_routes_change(chain: dict[str, LayerRun]) -> None:
+    deployment = chain["api"].named("deployment").inputs
+    assert deployment["triggers"] == {"routes": routes_fingerprint()}
+    assert routes_fingerprint() == routes_fingerprint(ROUTES)
+    changed = (*ROUTES[:-1], replace(ROUTES[-1], path="/results/{key+}"))
+    assert routes_fingerprint(changed) != routes_fingerprint()
+
+
+def test_stage_logs_json_access_logs_to_an_encrypted_group_with_xray(
+    chain: dict[str, LayerRun],
+) -> None:
+    api = chain["api"]
+    stage = api.named("prod-stage").inputs
+    access_logs = api.named("access-logs")
+    assert stage["stageName"] == "prod"
+    assert stage["xrayTracingEnabled"] is True
+    assert stage["deployment"] == api.named("deployment").id
+    assert stage["accessLogSettings"]["destinationArn"] == access_logs.outputs["arn"]
+    assert set(json.loads(stage["accessLogSettings"]["format"])) == SEED_ACCESS_LOG_FIELDS
+    assert access_logs.inputs["retentionInDays"] == 14
+    assert access_logs.inputs["kmsKeyId"] == chain["security"].exports["kms_key_arn"].value
+
+
+def test_method_settings_throttle_and_log_without_bodies(chain: dict[str, LayerRun]) -> None:
+    settings = chain["api"].named("all-methods").inputs
+    assert settings["methodPath"] == "*/*"
+    assert settings["settings"] == {
+        "metricsEnabled": True,
+        "loggingLevel": "INFO",
+        "dataTraceEnabled": False,
+        "throttlingRateLimit": 100,
+        "throttlingBurstLimit": 50,
+    }
+
+
+def test_account_logging_role_comes_from_security(chain: dict[str, LayerRun]) -> None:
+    account = chain["api"].named("account-logging-role").inputs
+    assert (
+        account["cloudwatchRoleArn"]
+        == chain["security"].exports["api_gateway_cloudwatch_role_arn"].value
+    )
+
+
+def test_endpoint_urls_are_built_on_the_stage_invoke_url(chain: dict[str, LayerRun]) -> None:
+    exports = chain["api"].export_values()
+    base = exports["api_gateway_url"]
+    assert base.startswith("https://") and base.endswith(".amazonaws.com/prod")
+    assert exports["health_check_url"] == f"{base}/health"
+    assert exports["process_endpoint_url"] == f"{base}/process"

@@ -1,0 +1,93 @@
+"""Upstream values are read only through the manifest, and secrets stay secret."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime import sync_await
+
+from shared.manifest import MANIFEST, Layer, Manifest, OutputSpec
+from shared.references import UndeclaredReferenceError, UpstreamOutputs, stack_name
+from tooling.mock_engine import PLACEHOLDER_LOCATION, ExportedValue, SynthesizingMocks, use_mocks
+
+PRODUCER = Layer(
+    "producer",
+    "@team",
+    "p",
+    {"token_id": OutputSpec("t", secret=True), "plain_arn": OutputSpec("p")},
+)
+CONSUMER = Layer("consumer", "@team", "c", {}, consumes={"producer": ("token_id", "plain_arn")})
+TEST_MANIFEST = Manifest(layers=(PRODUCER, CONSUMER))
+
+
+def _resolve(output: pulumi.Output[Any]) -> tuple[Any, bool]:
+    async def read() -> tuple[Any, bool]:
+        return await output.future(), await output.is_secret()
+
+    return sync_await._sync_await(read())
+
+
+def _mocks_with(outputs: dict[str, dict[str, ExportedValue]]) -> None:
+    use_mocks(
+        SynthesizingMocks(PLACEHOLDER_LOCATION, outputs), project="serverless-consumer", stack="qa"
+    )
+
+
+def test_fully_qualified_stack_name() -> None:
+    assert stack_name("acme", MANIFEST.layer("security"), "prod") == "acme/serverless-security/prod"
+
+
+def test_values_come_from_the_producers_stack_of_the_same_name() -> None:
+    _mocks_with(
+        {
+            "organization/serverless-producer/qa": {
+                "plain_arn": ExportedValue("arn:x", False),
+                "token_id": ExportedValue("t0k3n", False),
+            }
+        }
+    )
+    upstream = UpstreamOutputs(CONSUMER, manifest=TEST_MANIFEST)
+    assert _resolve(upstream.require("plain_arn")) == ("arn:x", False)
+
+
+def test_org_and_stack_are_configurable() -> None:
+    _mocks_with({"acme/serverless-producer/shared": {"plain_arn": ExportedValue("arn:y", False)}})
+    upstream = UpstreamOutputs(CONSUMER, org="acme", stack="shared", manifest=TEST_MANIFEST)
+    assert _resolve(upstream.require("plain_arn")) == ("arn:y", False)
+
+
+def test_a_secret_output_stays_secret_even_if_exported_plain() -> None:
+    _mocks_with(
+        {"organization/serverless-producer/qa": {"token_id": ExportedValue("t0k3n", False)}}
+    )
+    upstream = UpstreamOutputs(CONSUMER, manifest=TEST_MANIFEST)
+    value, secret = _resolve(upstream.require("token_id"))
+    assert value == "t0k3n"
+    assert secret is True
+
+
+def test_a_secret_exported_as_secret_arrives_secret() -> None:
+    _mocks_with(
+        {"organization/serverless-producer/qa": {"plain_arn": ExportedValue("arn:z", True)}}
+    )
+    upstream = UpstreamOutputs(CONSUMER, manifest=TEST_MANIFEST)
+    assert _resolve(upstream.require("plain_arn")) == ("arn:z", True)
+
+
+def test_a_key_the_manifest_does_not_declare_is_refused_with_the_fix() -> None:
+    _mocks_with({})
+    upstream = UpstreamOutputs(MANIFEST.layer("api"), stack="qa")
+    with pytest.raises(UndeclaredReferenceError) as raised:
+        upstream.require("s3_bucket_arn")
+    message = str(raised.value)
+    assert "layer 'api' reads 's3_bucket_arn'" in message
+    assert "security.kms_key_arn" in message
+    assert "`consumes`" in message
+
+
+def test_one_reference_per_upstream_layer() -> None:
+    _mocks_with({})
+    upstream = UpstreamOutputs(MANIFEST.layer("compute"), stack="qa")
+    assert upstream.reference("security") is upstream.reference("security")

@@ -1,0 +1,49 @@
+"""Command line for the repository's tooling: `python -m tooling <command>`.
+
+nox sessions call these commands, so each session stays a line or two and the logic lives
+here, importable and tested.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tooling import docs
+
+
+def _docs(args: argparse.Namespace) -> int:
+    if args.check:
+        current = docs.README.read_text(encoding="utf-8")
+        if docs.render(current) != current:
+            print("README.md generated sections are stale: run `nox -s docs`.", file=sys.stderr)
+            return 1
+        print("README.md generated sections are current.")
+        return 0
+    changed = docs.update_readme()
+    print("README.md updated." if changed else "README.md already current.")
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from tooling.build import build_all
+
+    return build_all()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tooling")
+    commands = parser.add_subparsers(dest="command", required=True)
+    docs_parser = commands.add_parser("docs", help="regenerate README sections from the code")
+    docs_parser.add_argument("--check", action="store_true", help="fail if they are stale")
+    docs_parser.set_defaults(run=_docs)
+    build_parser = commands.add_parser("build", help="package each function under lambdas/")
+    build_parser.set_defaults(run=_build)
+    args = parser.parse_args(argv)
+    result: int = args.run(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
