@@ -45,17 +45,21 @@ def document(*statements: Statement) -> PolicyDocument:
     return {"Version": VERSION, "Statement": list(statements)}
 
 
-def service_trust_policy(service: str, account_id: str) -> PolicyDocument:
-    """Let one AWS service assume the role, only on behalf of this account."""
-    return document(
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": service},
-            "Action": "sts:AssumeRole",
-            # Confused-deputy protection: another account's resources cannot use this role.
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-        }
-    )
+def service_trust_policy(service: str, account_id: str | None) -> PolicyDocument:
+    """Let one AWS service assume the role; with `account_id`, only on this account's behalf.
+
+    Pass None for services that do not send aws:SourceAccount when they assume the role
+    (API Gateway's account-level logging role): the condition would lock them out.
+    """
+    statement: Statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+    if account_id is not None:
+        # Confused-deputy protection: another account's resources cannot use this role.
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": account_id}}
+    return document(statement)
 
 
 def _write_own_logs(names: ResourceNames, function_name: str) -> Statement:

@@ -16,7 +16,8 @@ from shared.policies import PolicyDocument, service_trust_policy
 class ServiceRoleArgs:
     role_name: str
     service: str
-    account_id: str
+    # None for services that send no aws:SourceAccount when assuming (see the policy).
+    account_id: str | None
     description: str
     policy: pulumi.Input[PolicyDocument]
 

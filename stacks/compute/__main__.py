@@ -33,8 +33,10 @@ log_retention_days = config.log_retention_days("log_retention_days")
 kms_key_arn = upstream.require("kms_key_arn")
 bucket_name = upstream.require("s3_bucket_name")
 metrics_namespace = names.prefix
-processor_archive = build_archive("s3_processor")
-api_handler_archive = build_archive("api_handler")
+# Dependencies are installed as wheels for the runtime's Python version (python3.13 -> 3.13).
+python_version = runtime.removeprefix("python")
+processor_archive = build_archive("s3_processor", python_version=python_version)
+api_handler_archive = build_archive("api_handler", python_version=python_version)
 
 # Processes each upload: reads it from uploads/, writes its result under results/
 s3_processor = ServerlessFunction(

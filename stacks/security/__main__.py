@@ -92,7 +92,7 @@ api_gateway_logging_role = ServiceRole(
     ServiceRoleArgs(
         role_name=names.api_gateway_cloudwatch_role,
         service="apigateway.amazonaws.com",
-        account_id=location.account_id,
+        account_id=None,
         description="Lets API Gateway write this product's execution and access logs",
         policy=api_gateway_logging_policy(names),
     ),

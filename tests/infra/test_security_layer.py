@@ -116,6 +116,7 @@ def test_one_role_per_function_trusted_by_lambda_for_this_account_only(
         "Statement"
     ]
     assert gateway["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert "Condition" not in gateway, "API Gateway sends no aws:SourceAccount when assuming"
 
 
 def test_no_wildcard_actions_and_wildcard_resources_only_where_documented(
