@@ -17,12 +17,18 @@ PROCESS_BODY_SCHEMA = {
 }
 
 
+# How callers prove who they are on every route that is not public.
+AUTHORIZATION_MODES = ("AWS_IAM", "API_KEY")
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
     path: str
     summary: str
     validate_body: bool = False
+    # Public routes answer anyone: only the health check, which reveals nothing.
+    public: bool = False
 
     @property
     def slug(self) -> str:
@@ -42,7 +48,7 @@ class Route:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/health", "Report that the API and its function are serving"),
+    Route("GET", "/health", "Report that the API and its function are serving", public=True),
     Route(
         "POST", "/process", "Process a JSON object with the application secret", validate_body=True
     ),
@@ -50,7 +56,11 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
-def routes_fingerprint(routes: tuple[Route, ...] = ROUTES) -> str:
+def routes_fingerprint(routes: tuple[Route, ...] = ROUTES, authorization: str = "AWS_IAM") -> str:
     """Changes whenever a route changes, so the API deployment is replaced exactly then."""
-    spec = {"routes": [asdict(route) for route in routes], "body_schema": PROCESS_BODY_SCHEMA}
+    spec = {
+        "routes": [asdict(route) for route in routes],
+        "body_schema": PROCESS_BODY_SCHEMA,
+        "authorization": authorization,
+    }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()

@@ -149,8 +149,8 @@ MANIFEST = Manifest(
         Layer(
             name="security",
             owner="@serverless-platform/security",
-            description="KMS key, application secret, one IAM role per function, API Gateway "
-            "logging role",
+            description="KMS key, application secret and its rotation, one IAM role per "
+            "function, API Gateway and SNS logging roles",
             outputs={
                 "kms_key_arn": OutputSpec("Customer-managed KMS key that encrypts every store"),
                 "kms_alias_name": OutputSpec("Alias of the KMS key"),
@@ -160,6 +160,12 @@ MANIFEST = Manifest(
                 "api_handler_role_arn": OutputSpec("Execution role of the API handler function"),
                 "api_gateway_cloudwatch_role_arn": OutputSpec(
                     "Role API Gateway assumes to write execution and access logs"
+                ),
+                "sns_delivery_status_role_arn": OutputSpec(
+                    "Role SNS assumes to log the alarm topic's delivery status"
+                ),
+                "secret_rotation_function_name": OutputSpec(
+                    "Function that rotates the generated application secret"
                 ),
             },
         ),
@@ -241,7 +247,11 @@ MANIFEST = Manifest(
                 "dashboard_url": OutputSpec("Console URL of the dashboard"),
             },
             consumes={
-                "security": ("kms_key_arn",),
+                "security": (
+                    "kms_key_arn",
+                    "sns_delivery_status_role_arn",
+                    "secret_rotation_function_name",
+                ),
                 "storage": ("dead_letter_queue_name",),
                 "compute": ("s3_processor_function_name", "api_handler_function_name"),
                 "api": ("rest_api_name", "api_stage_name"),

@@ -17,6 +17,8 @@ APP_NAME = "serverless"
 # RESULTS_PREFIX; the prefixes differ so that a result can never trigger the processor again.
 UPLOAD_PREFIX = "uploads/"
 RESULTS_PREFIX = "results/"
+# Where, in the access-log bucket, S3 writes the upload bucket's server access logs.
+S3_ACCESS_LOG_PREFIX = "upload-bucket/"
 
 # Attribute names Powertools' DynamoDB idempotency layer uses by default.
 IDEMPOTENCY_KEY_ATTRIBUTE = "id"
@@ -84,11 +86,29 @@ class ResourceNames:
     def api_gateway_cloudwatch_role(self) -> str:
         return f"{self.prefix}-apigw-cloudwatch"
 
+    @property
+    def sns_delivery_status_role(self) -> str:
+        return f"{self.prefix}-sns-delivery-status"
+
+    @property
+    def secret_rotation_role(self) -> str:
+        return f"{self.prefix}-secret-rotation"
+
+    @property
+    def secret_rotation_function(self) -> str:
+        return f"{self.prefix}-secret-rotation"
+
     # Storage layer
     @property
     def upload_bucket(self) -> str:
         loc = self.location
         return f"{self.prefix}-uploads-{loc.account_id}-{loc.region}"
+
+    @property
+    def access_log_bucket(self) -> str:
+        """Receives the upload bucket's server access logs."""
+        loc = self.location
+        return f"{self.prefix}-access-logs-{loc.account_id}-{loc.region}"
 
     @property
     def idempotency_table(self) -> str:
@@ -129,8 +149,36 @@ class ResourceNames:
     def dashboard(self) -> str:
         return self.prefix
 
+    def sns_delivery_log_groups(self) -> tuple[str, str]:
+        """The log groups SNS writes delivery status to: successes, then failures."""
+        loc = self.location
+        success = f"sns/{loc.region}/{loc.account_id}/{self.alarm_topic}"
+        return success, f"{success}/Failure"
+
+    @property
+    def web_acl(self) -> str:
+        return f"{self.prefix}-api"
+
+    @property
+    def api_key(self) -> str:
+        return f"{self.prefix}-api-key"
+
+    @property
+    def usage_plan(self) -> str:
+        return f"{self.prefix}-api"
+
     def alarm(self, subject: str, metric: str) -> str:
         return f"{self.prefix}-{subject}-{metric}"
+
+    def log_group_arns_for_kms(self) -> list[str]:
+        """Every log group of the product that CloudWatch Logs encrypts with the product key."""
+        functions = (
+            self.s3_processor_function,
+            self.api_handler_function,
+            self.secret_rotation_function,
+        )
+        groups = [self.function_log_group(function) for function in functions]
+        return [self.log_group_arn(group) for group in (*groups, self.api_access_log_group)]
 
     # ARNs of resources whose names are fixed above
     def _arn(self, service: str, resource: str, *, regional: bool = True) -> str:

@@ -24,8 +24,11 @@ from pathlib import Path
 from shared.manifest import REPO_ROOT
 
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
-# The folders under lambdas/ the compute layer deploys, one function each.
-FUNCTIONS = ("s3_processor", "api_handler")
+# The folders under lambdas/, one function each: the compute layer deploys the first two,
+# the security layer the secret's rotation function.
+FUNCTIONS = ("s3_processor", "api_handler", "secret_rotation")
+# Lambda's current Python runtimes, newest first.
+SUPPORTED_RUNTIMES = ("python3.13", "python3.12")
 BUILD_DIR = REPO_ROOT / "build" / "lambda"
 DEPENDENCY_CACHE_DIR = REPO_ROOT / "build" / "lambda-deps"
 REQUIREMENTS_FILE = "requirements.txt"

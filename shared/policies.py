@@ -18,6 +18,8 @@ VERSION = "2012-10-17"
 
 # X-Ray has no resource-level permissions: AWS documents "*" as the only resource for these.
 XRAY_WRITE_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+# Secrets Manager's random-password generator acts on no resource: "*" is its only form.
+RANDOM_PASSWORD_ACTION = "secretsmanager:GetRandomPassword"
 
 # Services that encrypt this product's data with the key on a caller's behalf.
 KMS_VIA_SERVICES = ("s3", "sqs", "secretsmanager", "dynamodb", "lambda", "sns")
@@ -160,6 +162,58 @@ def api_handler_policy(names: ResourceNames, kms_key_arn: str, secret_arn: str) 
     )
 
 
+def secret_rotation_policy(
+    names: ResourceNames, kms_key_arn: str, secret_arn: str
+) -> PolicyDocument:
+    """The rotation function stages, tests and promotes new values of this one secret."""
+    return document(
+        _write_own_logs(names, names.secret_rotation_function),
+        {
+            "Sid": "RotateAppSecret",
+            "Effect": "Allow",
+            "Action": [
+                "secretsmanager:DescribeSecret",
+                "secretsmanager:GetSecretValue",
+                "secretsmanager:PutSecretValue",
+                "secretsmanager:UpdateSecretVersionStage",
+            ],
+            "Resource": secret_arn,
+        },
+        {
+            "Sid": "GenerateNewValue",
+            "Effect": "Allow",
+            "Action": [RANDOM_PASSWORD_ACTION],
+            "Resource": "*",  # GetRandomPassword acts on no resource
+        },
+        {
+            "Sid": "EncryptSecretValues",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": kms_key_arn,
+        },
+        _xray_write(),
+    )
+
+
+def sns_delivery_status_policy(names: ResourceNames) -> PolicyDocument:
+    """SNS writes the alarm topic's delivery successes and failures to its two log groups."""
+    log_groups = [names.log_group_arn(group) for group in names.sns_delivery_log_groups()]
+    return document(
+        {
+            "Sid": "WriteDeliveryStatusLogs",
+            "Effect": "Allow",
+            "Action": [
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "logs:PutMetricFilter",
+                "logs:PutRetentionPolicy",
+            ],
+            "Resource": [*log_groups, *(f"{group}:*" for group in log_groups)],
+        }
+    )
+
+
 def api_gateway_logging_policy(names: ResourceNames) -> PolicyDocument:
     """What API Gateway needs to write execution logs and this API's access logs."""
     # API Gateway names execution log groups after the REST API id, which does not exist
@@ -196,11 +250,7 @@ def kms_key_policy(names: ResourceNames) -> PolicyDocument:
     """
     loc = names.location
     account_root = f"arn:{loc.partition}:iam::{loc.account_id}:root"
-    log_groups = [
-        names.log_group_arn(names.function_log_group(names.s3_processor_function)),
-        names.log_group_arn(names.function_log_group(names.api_handler_function)),
-        names.log_group_arn(names.api_access_log_group),
-    ]
+    log_groups = names.log_group_arns_for_kms()
     return document(
         {
             # No kms:Decrypt or kms:Encrypt here: the account can manage but not read with the
@@ -259,10 +309,30 @@ def kms_key_policy(names: ResourceNames) -> PolicyDocument:
     )
 
 
-def tls_only_bucket_policy(bucket_arn: str) -> PolicyDocument:
+def server_access_log_delivery_statement(
+    log_bucket_arn: str, prefix: str, source_bucket_arn: str, account_id: str
+) -> Statement:
+    """Let S3's logging service write one source bucket's access logs under `prefix`."""
+    return {
+        "Sid": "S3ServerAccessLogDelivery",
+        "Effect": "Allow",
+        "Principal": {"Service": "logging.s3.amazonaws.com"},
+        "Action": "s3:PutObject",
+        "Resource": f"{log_bucket_arn}/{prefix}*",
+        "Condition": {
+            "ArnLike": {"aws:SourceArn": source_bucket_arn},
+            "StringEquals": {"aws:SourceAccount": account_id},
+        },
+    }
+
+
+def tls_only_bucket_policy(
+    bucket_arn: str, extra_statements: tuple[Statement, ...] = ()
+) -> PolicyDocument:
     """Deny every request to the bucket that is not HTTPS with TLS 1.2 or later."""
     resources = [bucket_arn, f"{bucket_arn}/*"]
     return document(
+        *extra_statements,
         {
             "Sid": "DenyInsecureTransport",
             "Effect": "Deny",

@@ -326,6 +326,14 @@ def _dashboard(
     }
 
 
+def _web_acl(
+    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+) -> tuple[str, dict[str, Any]]:
+    acl_id = _short_hash("webacl", physical)
+    scope = "regional" if inputs.get("scope") == "REGIONAL" else "global"
+    return acl_id, {"arn": _arn(loc, "wafv2", f"{scope}/webacl/{physical}/{acl_id}")}
+
+
 def _random_password(
     physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
 ) -> tuple[str, dict[str, Any]]:
@@ -350,6 +358,7 @@ _ATTRIBUTES: dict[str, Compute] = {
     "aws:sns/topic:Topic": _topic,
     "aws:cloudwatch/metricAlarm:MetricAlarm": _named_with_arn("cloudwatch", "alarm:"),
     "aws:cloudwatch/dashboard:Dashboard": _dashboard,
+    "aws:wafv2/webAcl:WebAcl": _web_acl,
     "random:index/randomPassword:RandomPassword": _random_password,
 }
 

@@ -1,4 +1,5 @@
-"""A private S3 bucket: versioned, SSE-KMS with a bucket key, owner-enforced, TLS-only."""
+"""A private S3 bucket: versioned, encrypted, owner-enforced, TLS-only, with lifecycle rules,
+optionally logging its requests to another bucket or receiving another bucket's logs."""
 
 from __future__ import annotations
 
@@ -8,20 +9,34 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from shared.policies import tls_only_bucket_policy
+from shared.naming import S3_ACCESS_LOG_PREFIX
+from shared.policies import server_access_log_delivery_statement, tls_only_bucket_policy
+
+
+@dataclass(frozen=True)
+class AccessLogSource:
+    """The bucket whose server access logs this bucket receives."""
+
+    bucket_arn: str
+    account_id: str
 
 
 @dataclass
 class EncryptedBucketArgs:
     bucket_name: str
-    kms_key_arn: pulumi.Input[str]
+    # None selects SSE-S3: S3 server access logging cannot deliver to an SSE-KMS bucket, so
+    # only the bucket that receives access logs uses it; every other bucket uses the key.
+    kms_key_arn: pulumi.Input[str] | None
     force_destroy: bool
     noncurrent_version_expiration_days: int
     abort_incomplete_multipart_days: int
+    expire_objects_after_days: int | None = None
+    access_log_bucket: pulumi.Input[str] | None = None
+    receives_access_logs_from: AccessLogSource | None = None
 
 
 class EncryptedBucket(pulumi.ComponentResource):
-    """The bucket and the six settings resources that make it private and durable."""
+    """The bucket and the settings resources that make it private and durable."""
 
     bucket: aws.s3.Bucket
 
@@ -61,49 +76,89 @@ class EncryptedBucket(pulumi.ComponentResource):
             versioning_configuration={"status": "Enabled"},
             opts=child,
         )
+        default_encryption: aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgsDict = (
+            {"sse_algorithm": "aws:kms", "kms_master_key_id": args.kms_key_arn}
+            if args.kms_key_arn is not None
+            else {"sse_algorithm": "AES256"}
+        )
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
             bucket=bucket_id,
             rules=[
                 {
-                    "apply_server_side_encryption_by_default": {
-                        "sse_algorithm": "aws:kms",
-                        "kms_master_key_id": args.kms_key_arn,
-                    },
+                    "apply_server_side_encryption_by_default": default_encryption,
                     # One data key per bucket instead of one KMS call per object.
-                    "bucket_key_enabled": True,
+                    "bucket_key_enabled": args.kms_key_arn is not None,
                 }
             ],
             opts=child,
         )
+        source = args.receives_access_logs_from
         aws.s3.BucketPolicy(
             f"{name}-tls-only",
             bucket=bucket_id,
-            policy=self.bucket.arn.apply(lambda arn: json.dumps(tls_only_bucket_policy(arn))),
+            policy=self.bucket.arn.apply(
+                lambda arn: json.dumps(
+                    tls_only_bucket_policy(
+                        arn,
+                        ()
+                        if source is None
+                        else (
+                            server_access_log_delivery_statement(
+                                arn, S3_ACCESS_LOG_PREFIX, source.bucket_arn, source.account_id
+                            ),
+                        ),
+                    )
+                )
+            ),
             # S3 rejects a policy while the public access block is still being applied.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]),
         )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
             bucket=bucket_id,
-            rules=[
-                {
-                    "id": "expire-noncurrent-versions",
-                    "status": "Enabled",
-                    "filter": {},
-                    "noncurrent_version_expiration": {
-                        "noncurrent_days": args.noncurrent_version_expiration_days
-                    },
-                },
-                {
-                    "id": "abort-incomplete-multipart-uploads",
-                    "status": "Enabled",
-                    "filter": {},
-                    "abort_incomplete_multipart_upload": {
-                        "days_after_initiation": args.abort_incomplete_multipart_days
-                    },
-                },
-            ],
+            rules=self._lifecycle_rules(args),
             opts=child,
         )
+        if args.access_log_bucket is not None:
+            aws.s3.BucketLogging(
+                f"{name}-access-logging",
+                bucket=bucket_id,
+                target_bucket=args.access_log_bucket,
+                target_prefix=S3_ACCESS_LOG_PREFIX,
+                opts=child,
+            )
         self.register_outputs({"bucket_name": self.bucket.bucket, "bucket_arn": self.bucket.arn})
+
+    @staticmethod
+    def _lifecycle_rules(
+        args: EncryptedBucketArgs,
+    ) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
+        rules: list[aws.s3.BucketLifecycleConfigurationRuleArgsDict] = [
+            {
+                "id": "expire-noncurrent-versions",
+                "status": "Enabled",
+                "filter": {},
+                "noncurrent_version_expiration": {
+                    "noncurrent_days": args.noncurrent_version_expiration_days
+                },
+            },
+            {
+                "id": "abort-incomplete-multipart-uploads",
+                "status": "Enabled",
+                "filter": {},
+                "abort_incomplete_multipart_upload": {
+                    "days_after_initiation": args.abort_incomplete_multipart_days
+                },
+            },
+        ]
+        if args.expire_objects_after_days is not None:
+            rules.append(
+                {
+                    "id": "expire-objects",
+                    "status": "Enabled",
+                    "filter": {},
+                    "expiration": {"days": args.expire_objects_after_days},
+                }
+            )
+        return rules

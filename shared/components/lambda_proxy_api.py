@@ -9,7 +9,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from shared.api_routes import PROCESS_BODY_SCHEMA, ROUTES, Route, routes_fingerprint
+from shared.api_routes import (
+    AUTHORIZATION_MODES,
+    PROCESS_BODY_SCHEMA,
+    ROUTES,
+    Route,
+    routes_fingerprint,
+)
 from shared.naming import API_STAGE_NAME, LIVE_ALIAS
 
 
@@ -18,6 +24,8 @@ class LambdaProxyApiArgs:
     rest_api: aws.apigateway.RestApi
     function_name: pulumi.Input[str]
     function_invoke_arn: pulumi.Input[str]
+    # AWS_IAM: callers sign requests (SigV4); API_KEY: callers send a usage-plan key.
+    authorization: str = "AWS_IAM"
     routes: tuple[Route, ...] = ROUTES
 
 
@@ -36,7 +44,10 @@ class LambdaProxyApi(pulumi.ComponentResource):
         self._resources: dict[str, aws.apigateway.Resource] = {}
         self.methods = []
         self.integrations = []
-        self.fingerprint = routes_fingerprint(args.routes)
+        if args.authorization not in AUTHORIZATION_MODES:
+            raise ValueError(f"authorization must be one of {AUTHORIZATION_MODES}")
+        # A change of authorization changes every method, so it must redeploy the API too.
+        self.fingerprint = routes_fingerprint(args.routes, args.authorization)
         child = pulumi.ResourceOptions(parent=self)
         rest_api = args.rest_api
 
@@ -92,7 +103,8 @@ class LambdaProxyApi(pulumi.ComponentResource):
             rest_api=args.rest_api.id,
             resource_id=resource_id,
             http_method=route.method,
-            authorization="NONE",
+            authorization="NONE" if route.public or args.authorization == "API_KEY" else "AWS_IAM",
+            api_key_required=not route.public and args.authorization == "API_KEY",
             request_parameters={
                 f"method.request.path.{param}": True for param in route.path_parameters
             },

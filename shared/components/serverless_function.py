@@ -27,6 +27,9 @@ class ServerlessFunctionArgs:
     log_level: str
     kms_key_arn: pulumi.Input[str]
     environment: Mapping[str, pulumi.Input[str]]
+    # A ceiling on concurrent executions; None leaves the function to the account's pool
+    # (for a function already bounded upstream, such as by API Gateway throttling).
+    reserved_concurrency: int | None = None
 
 
 class ServerlessFunction(pulumi.ComponentResource):
@@ -74,6 +77,7 @@ class ServerlessFunction(pulumi.ComponentResource):
                 "system_log_level": "WARN",
             },
             tracing_config={"mode": "Active"},
+            reserved_concurrent_executions=args.reserved_concurrency,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group]),
         )
         self.alias = aws.lambda_.Alias(

@@ -1,10 +1,12 @@
 """API layer: the public REST API in front of the API handler function.
 
 Deploys a regional REST API whose routes (shared.api_routes) proxy to the API handler's live
-alias, with body validation on POST /process; a deployment replaced whenever the routes change;
+alias, with body validation on POST /process and authorization (AWS_IAM, or API keys with a
+usage plan) on every route but GET /health; a deployment replaced whenever the routes change;
 the prod stage with JSON access logs to a KMS-encrypted log group, X-Ray tracing, throttling and
-per-method metrics; and the account's CloudWatch logging role. Reads the key and the logging
-role from the security layer, the handler's name and alias from compute.
+per-method metrics; a WAF web ACL (AWS common rule set, per-IP rate limit) on the stage; and the
+account's CloudWatch logging role. Reads the key and the logging role from the security layer,
+the handler's name and alias from compute.
 """
 
 import json
@@ -12,6 +14,7 @@ import json
 import pulumi
 import pulumi_aws as aws
 
+from shared.api_routes import AUTHORIZATION_MODES
 from shared.aws_context import current_location
 from shared.components.lambda_proxy_api import LambdaProxyApi, LambdaProxyApiArgs
 from shared.config import LayerConfig
@@ -40,6 +43,9 @@ config = LayerConfig(layer)
 names = ResourceNames(pulumi.get_stack(), current_location())
 apply_standard_tags(layer, names.environment)
 upstream = UpstreamOutputs(layer, org=config.string("org"))
+authorization = config.string("authorization", choices=AUTHORIZATION_MODES)
+throttling_rate_limit = config.integer("throttling_rate_limit", minimum=1, maximum=10_000)
+throttling_burst_limit = config.integer("throttling_burst_limit", minimum=1, maximum=5_000)
 
 rest_api = aws.apigateway.RestApi(
     "rest-api",
@@ -55,6 +61,7 @@ routes = LambdaProxyApi(
         rest_api=rest_api,
         function_name=upstream.require("api_handler_function_name"),
         function_invoke_arn=upstream.require("api_handler_alias_invoke_arn"),
+        authorization=authorization,
     ),
 )
 
@@ -104,12 +111,85 @@ aws.apigateway.MethodSettings(
         "logging_level": config.string("execution_logging_level", choices=["INFO", "ERROR"]),
         # Full request and response logging would write bodies (and any secret in them).
         "data_trace_enabled": False,
-        "throttling_rate_limit": config.integer("throttling_rate_limit", minimum=1, maximum=10_000),
-        "throttling_burst_limit": config.integer(
-            "throttling_burst_limit", minimum=1, maximum=5_000
-        ),
+        "throttling_rate_limit": throttling_rate_limit,
+        "throttling_burst_limit": throttling_burst_limit,
     },
 )
+
+
+def _visibility(metric_name: str) -> aws.wafv2.WebAclVisibilityConfigArgsDict:
+    return {
+        "cloudwatch_metrics_enabled": True,
+        "metric_name": metric_name,
+        "sampled_requests_enabled": True,
+    }
+
+
+# A web application firewall in front of the stage: common exploits and per-IP floods
+web_acl = aws.wafv2.WebAcl(
+    "web-acl",
+    name=names.web_acl,
+    description="AWS common rule set and a per-IP rate limit for the serverless API",
+    scope="REGIONAL",
+    default_action={"allow": {}},
+    rules=[
+        {
+            "name": "aws-common-rule-set",
+            "priority": 0,
+            "override_action": {"none": {}},
+            "statement": {
+                "managed_rule_group_statement": {
+                    "vendor_name": "AWS",
+                    "name": "AWSManagedRulesCommonRuleSet",
+                    # The rule set blocks bodies over 8 KB; POST /process accepts up to the
+                    # handler's configured limit and answers 413 itself, so only count them.
+                    "rule_action_overrides": [
+                        {"name": "SizeRestrictions_BODY", "action_to_use": {"count": {}}}
+                    ],
+                }
+            },
+            "visibility_config": _visibility("aws-common-rule-set"),
+        },
+        {
+            "name": "rate-limit-per-ip",
+            "priority": 1,
+            "action": {"block": {}},
+            "statement": {
+                "rate_based_statement": {
+                    "limit": config.integer(
+                        "waf_rate_limit_per_5_minutes", minimum=100, maximum=2_000_000
+                    ),
+                    "aggregate_key_type": "IP",
+                }
+            },
+            "visibility_config": _visibility("rate-limit-per-ip"),
+        },
+    ],
+    visibility_config=_visibility(names.web_acl),
+)
+aws.wafv2.WebAclAssociation("web-acl-association", resource_arn=stage.arn, web_acl_arn=web_acl.arn)
+
+# With API keys, callers hold a key bound to a usage plan with its own throttle and quota
+if authorization == "API_KEY":
+    api_key = aws.apigateway.ApiKey(
+        "api-key", name=names.api_key, description="Key for the serverless API's callers"
+    )
+    usage_plan = aws.apigateway.UsagePlan(
+        "usage-plan",
+        name=names.usage_plan,
+        api_stages=[{"api_id": rest_api.id, "stage": stage.stage_name}],
+        throttle_settings={
+            "rate_limit": throttling_rate_limit,
+            "burst_limit": throttling_burst_limit,
+        },
+        quota_settings={
+            "limit": config.integer("api_key_daily_quota", minimum=1, maximum=100_000_000),
+            "period": "DAY",
+        },
+    )
+    aws.apigateway.UsagePlanKey(
+        "usage-plan-key", key_id=api_key.id, key_type="API_KEY", usage_plan_id=usage_plan.id
+    )
 
 export_outputs(
     layer,

@@ -16,7 +16,7 @@ from shared.config import LayerConfig
 from shared.exports import export_outputs
 from shared.manifest import MANIFEST
 from shared.naming import LIVE_ALIAS, RESULTS_PREFIX, UPLOAD_PREFIX, ResourceNames
-from shared.packaging import build_archive
+from shared.packaging import SUPPORTED_RUNTIMES, build_archive
 from shared.references import UpstreamOutputs
 from shared.tags import apply_standard_tags
 
@@ -27,7 +27,7 @@ names = ResourceNames(pulumi.get_stack(), location)
 apply_standard_tags(layer, names.environment)
 upstream = UpstreamOutputs(layer, org=config.string("org"))
 
-runtime = config.string("runtime", choices=["python3.13", "python3.12"])
+runtime = config.string("runtime", choices=SUPPORTED_RUNTIMES)
 log_level = config.string("log_level", choices=["INFO", "DEBUG", "WARN", "ERROR"])
 log_retention_days = config.log_retention_days("log_retention_days")
 kms_key_arn = upstream.require("kms_key_arn")
@@ -53,6 +53,11 @@ s3_processor = ServerlessFunction(
         log_retention_days=log_retention_days,
         log_level=log_level,
         kms_key_arn=kms_key_arn,
+        # S3 events queue up asynchronously: a ceiling keeps a burst of uploads from taking
+        # the account's whole concurrency (the API handler is bounded by API throttling).
+        reserved_concurrency=config.integer(
+            "processor_reserved_concurrency", minimum=1, maximum=1000
+        ),
         environment={
             "BUCKET_NAME": bucket_name,
             "UPLOAD_PREFIX": UPLOAD_PREFIX,

@@ -1,7 +1,8 @@
 """Observability layer: alarms and the dashboard.
 
-Deploys the KMS-encrypted SNS topic the alarms notify (with optional e-mail subscriptions),
-alarms with alarm and OK actions on each function's errors, throttles and p99 duration, on the
+Deploys the KMS-encrypted SNS topic the alarms notify (with optional e-mail subscriptions and
+delivery-status logging), alarms with alarm and OK actions on each function's errors, throttles
+and p99 duration (the secret rotation function's included), on the
 dead-letter queue's visible messages and on the API's 5XX errors and p99 latency, and a
 CloudWatch dashboard showing all of them. Reads names from every other layer.
 """
@@ -40,11 +41,26 @@ for address in alarm_emails:
             "fix the list with: pulumi config set --path 'alarm_emails[0]' you@example.com"
         )
 
-# Where every alarm and recovery is announced; encrypted with the product key
+delivery_status_role_arn = upstream.require("sns_delivery_status_role_arn")
+success_sample_rate = config.integer(
+    "delivery_status_success_sample_percent", minimum=0, maximum=100
+)
+
+# Where every alarm and recovery is announced; encrypted with the product key, and logging
+# whether each notification reached its subscriber (for every protocol SNS can log)
 alarm_topic = aws.sns.Topic(
     "alarm-topic",
     name=names.alarm_topic,
     kms_master_key_id=upstream.require("kms_key_arn"),
+    lambda_success_feedback_role_arn=delivery_status_role_arn,
+    lambda_failure_feedback_role_arn=delivery_status_role_arn,
+    lambda_success_feedback_sample_rate=success_sample_rate,
+    sqs_success_feedback_role_arn=delivery_status_role_arn,
+    sqs_failure_feedback_role_arn=delivery_status_role_arn,
+    sqs_success_feedback_sample_rate=success_sample_rate,
+    http_success_feedback_role_arn=delivery_status_role_arn,
+    http_failure_feedback_role_arn=delivery_status_role_arn,
+    http_success_feedback_sample_rate=success_sample_rate,
 )
 aws.sns.TopicPolicy(
     "alarm-topic-policy",
@@ -77,6 +93,13 @@ alarms = AlarmGroup(
                 upstream.require("api_handler_function_name"),
                 error_threshold=error_threshold,
                 duration_p99_ms=duration_p99_ms,
+            ),
+            # A failed rotation leaves the secret pending; the next one would fail the same way.
+            *lambda_alarm_specs(
+                "secret-rotation",
+                upstream.require("secret_rotation_function_name"),
+                error_threshold=0,
+                duration_p99_ms=30_000,
             ),
             # Any message here is an upload that was never processed.
             AlarmSpec(

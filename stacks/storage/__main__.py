@@ -1,16 +1,21 @@
 """Storage layer: where uploads, idempotency records and failed events are kept.
 
 Deploys the upload bucket (versioned, SSE-KMS with a bucket key, public access blocked, ACLs
-disabled, TLS-only, lifecycle rules), the DynamoDB table in which the processor records what it
-has processed (on-demand, TTL, KMS, point-in-time recovery) and the SQS dead-letter queue for
-events that failed processing (KMS, 14 days). Reads the KMS key from the security layer.
+disabled, TLS-only, lifecycle rules, server access logging), the bucket receiving its access
+logs, the DynamoDB table in which the processor records what it has processed (on-demand, TTL,
+KMS, point-in-time recovery, deletion protection) and the SQS dead-letter queue for events that
+failed processing (KMS, 14 days). Reads the KMS key from the security layer.
 """
 
 import pulumi
 import pulumi_aws as aws
 
 from shared.aws_context import current_location
-from shared.components.encrypted_bucket import EncryptedBucket, EncryptedBucketArgs
+from shared.components.encrypted_bucket import (
+    AccessLogSource,
+    EncryptedBucket,
+    EncryptedBucketArgs,
+)
 from shared.config import LayerConfig
 from shared.exports import export_outputs
 from shared.manifest import MANIFEST
@@ -22,10 +27,34 @@ SECONDS_PER_DAY = 86_400
 
 layer = MANIFEST.layer("storage")
 config = LayerConfig(layer)
-names = ResourceNames(pulumi.get_stack(), current_location())
+location = current_location()
+names = ResourceNames(pulumi.get_stack(), location)
 apply_standard_tags(layer, names.environment)
 upstream = UpstreamOutputs(layer, org=config.string("org"))
 kms_key_arn = upstream.require("kms_key_arn")
+force_destroy = config.boolean("force_destroy")
+noncurrent_version_expiration_days = config.integer(
+    "noncurrent_version_expiration_days", minimum=1, maximum=3650
+)
+abort_incomplete_multipart_days = config.integer(
+    "abort_incomplete_multipart_days", minimum=1, maximum=30
+)
+
+# Server access logs of the upload bucket: who read or wrote which object, kept for audit
+access_logs = EncryptedBucket(
+    "access-log-bucket",
+    EncryptedBucketArgs(
+        bucket_name=names.access_log_bucket,
+        kms_key_arn=None,
+        force_destroy=force_destroy,
+        noncurrent_version_expiration_days=noncurrent_version_expiration_days,
+        abort_incomplete_multipart_days=abort_incomplete_multipart_days,
+        expire_objects_after_days=config.integer(
+            "access_log_retention_days", minimum=1, maximum=3650
+        ),
+        receives_access_logs_from=AccessLogSource(names.bucket_arn(), location.account_id),
+    ),
+)
 
 # The upload bucket: the processor reads uploads/ and writes results/
 uploads = EncryptedBucket(
@@ -33,13 +62,10 @@ uploads = EncryptedBucket(
     EncryptedBucketArgs(
         bucket_name=names.upload_bucket,
         kms_key_arn=kms_key_arn,
-        force_destroy=config.boolean("force_destroy"),
-        noncurrent_version_expiration_days=config.integer(
-            "noncurrent_version_expiration_days", minimum=1, maximum=3650
-        ),
-        abort_incomplete_multipart_days=config.integer(
-            "abort_incomplete_multipart_days", minimum=1, maximum=30
-        ),
+        force_destroy=force_destroy,
+        noncurrent_version_expiration_days=noncurrent_version_expiration_days,
+        abort_incomplete_multipart_days=abort_incomplete_multipart_days,
+        access_log_bucket=access_logs.bucket.bucket,
     ),
 )
 
@@ -53,6 +79,8 @@ idempotency_table = aws.dynamodb.Table(
     ttl={"attribute_name": IDEMPOTENCY_TTL_ATTRIBUTE, "enabled": True},
     server_side_encryption={"enabled": True, "kms_key_arn": kms_key_arn},
     point_in_time_recovery={"enabled": True},
+    # Losing the table would reprocess every object still in the bucket.
+    deletion_protection_enabled=config.boolean("table_deletion_protection"),
 )
 
 # Events the processor failed on after Lambda's retries, kept for inspection and replay

@@ -7,7 +7,8 @@ from dataclasses import replace
 
 from shared.api_routes import ROUTES, routes_fingerprint
 from shared.naming import API_STAGE_NAME, LIVE_ALIAS
-from tooling.mock_engine import LayerRun
+from shared.manifest import MANIFEST
+from tooling.mock_engine import LayerRun, run_layer
 
 SEED_ACCESS_LOG_FIELDS = {
     "requestId",
@@ -86,7 +87,7 @@ def test_each_route_may_invoke_only_through_its_own_method_and_path(
 
 def test_deployment_is_replaced_exactly_when_routes_change(chain: dict[str, LayerRun]) -> None:
     deployment = chain["api"].named("deployment").inputs
-    assert deployment["triggers"] == {"routes": routes_fingerprint()}
+    assert deployment["triggers"] == {"routes": routes_fingerprint(ROUTES, "AWS_IAM")}
     assert routes_fingerprint() == routes_fingerprint(ROUTES)
     changed = (*ROUTES[:-1], replace(ROUTES[-1], path="/results/{key+}"))
     assert routes_fingerprint(changed) != routes_fingerprint()
@@ -133,3 +134,56 @@ def test_endpoint_urls_are_built_on_the_stage_invoke_url(chain: dict[str, LayerR
     assert base.startswith("https://") and base.endswith(".amazonaws.com/prod")
     assert exports["health_check_url"] == f"{base}/health"
     assert exports["process_endpoint_url"] == f"{base}/process"
+
+
+def _methods(run: LayerRun) -> dict[str, dict[str, object]]:
+    return {m.name: m.inputs for m in run.of_type("aws:apigateway/method:Method")}
+
+
+def test_every_route_but_health_requires_iam_signatures(chain: dict[str, LayerRun]) -> None:
+    methods = _methods(chain["api"])
+    assert methods["routes-get-health"]["authorization"] == "NONE"
+    for name in ("routes-post-process", "routes-get-objects-key"):
+        assert methods[name]["authorization"] == "AWS_IAM", name
+        assert methods[name].get("apiKeyRequired") is False
+    assert not chain["api"].of_type("aws:apigateway/apiKey:ApiKey")
+
+
+def test_api_key_mode_requires_a_key_bound_to_a_usage_plan(chain: dict[str, LayerRun]) -> None:
+    run = run_layer(MANIFEST.layer("api"), config={"authorization": "API_KEY"}, upstream=chain)
+    methods = _methods(run)
+    assert methods["routes-get-health"]["apiKeyRequired"] is False
+    for name in ("routes-post-process", "routes-get-objects-key"):
+        assert methods[name]["apiKeyRequired"] is True, name
+    plan = run.named("usage-plan").inputs
+    assert plan["apiStages"] == [{"apiId": run.named("rest-api").id, "stage": "prod"}]
+    assert plan["quotaSettings"] == {"limit": 10000, "period": "DAY"}
+    key = run.named("usage-plan-key").inputs
+    assert key["keyId"] == run.named("api-key").id
+    assert key["usagePlanId"] == run.named("usage-plan").id
+    # Changing authorization redeploys the API.
+    assert (
+        run.named("deployment").inputs["triggers"]
+        != chain["api"].named("deployment").inputs["triggers"]
+    )
+
+
+def test_waf_guards_the_stage_with_common_rules_and_a_rate_limit(
+    chain: dict[str, LayerRun],
+) -> None:
+    api = chain["api"]
+    acl = api.named("web-acl")
+    assert acl.inputs["scope"] == "REGIONAL"
+    assert acl.inputs["defaultAction"] == {"allow": {}}
+    rules = {rule["name"]: rule for rule in acl.inputs["rules"]}
+    managed = rules["aws-common-rule-set"]["statement"]["managedRuleGroupStatement"]
+    assert (managed["vendorName"], managed["name"]) == ("AWS", "AWSManagedRulesCommonRuleSet")
+    assert managed["ruleActionOverrides"] == [
+        {"name": "SizeRestrictions_BODY", "actionToUse": {"count": {}}}
+    ]
+    rate = rules["rate-limit-per-ip"]
+    assert rate["action"] == {"block": {}}
+    assert rate["statement"]["rateBasedStatement"] == {"limit": 2000, "aggregateKeyType": "IP"}
+    association = api.named("web-acl-association").inputs
+    assert association["webAclArn"] == acl.outputs["arn"]
+    assert association["resourceArn"] == api.named("prod-stage").outputs["arn"]

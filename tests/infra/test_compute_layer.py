@@ -123,3 +123,12 @@ def test_code_is_the_reproducible_archive_of_lambdas(chain: dict[str, LayerRun])
     again = run_layer(MANIFEST.layer("compute"), upstream=chain)
     assert again.named("s3-processor").inputs["sourceCodeHash"] == first
     assert chain["compute"].named("api-handler").inputs["handler"] == "handler.lambda_handler"
+
+
+def test_processor_concurrency_is_bounded_and_the_api_handler_is_bounded_by_the_api(
+    chain: dict[str, LayerRun],
+) -> None:
+    compute = chain["compute"]
+    assert compute.named("s3-processor").inputs["reservedConcurrentExecutions"] == 10
+    assert "reservedConcurrentExecutions" not in compute.named("api-handler").inputs
+    assert chain["api"].named("all-methods").inputs["settings"]["throttlingRateLimit"] == 100

@@ -15,6 +15,9 @@ EXPECTED_ALARMS = {
     "serverless-dev-api-handler-errors",
     "serverless-dev-api-handler-throttles",
     "serverless-dev-api-handler-duration-p99",
+    "serverless-dev-secret-rotation-errors",
+    "serverless-dev-secret-rotation-throttles",
+    "serverless-dev-secret-rotation-duration-p99",
     "serverless-dev-dead-letter-queue-visible-messages",
     "serverless-dev-api-5xx",
     "serverless-dev-api-latency-p99",
@@ -121,3 +124,20 @@ def test_dashboard_shows_every_alarm_and_its_metric(chain: dict[str, LayerRun]) 
         ("AWS/ApiGateway", "Latency"),
     }
     assert len(metric_widgets) == len(alarm_arns)
+
+
+def test_topic_logs_delivery_status_through_the_security_role(chain: dict[str, LayerRun]) -> None:
+    topic = chain["observability"].named("alarm-topic").inputs
+    role_arn = chain["security"].exports["sns_delivery_status_role_arn"].value
+    for protocol in ("lambda", "sqs", "http"):
+        assert topic[f"{protocol}SuccessFeedbackRoleArn"] == role_arn
+        assert topic[f"{protocol}FailureFeedbackRoleArn"] == role_arn
+        assert topic[f"{protocol}SuccessFeedbackSampleRate"] == 100
+
+
+def test_rotation_function_alarms_on_any_error(chain: dict[str, LayerRun]) -> None:
+    alarm = _alarms(chain["observability"])["serverless-dev-secret-rotation-errors"]
+    assert alarm["threshold"] == 0
+    assert alarm["dimensions"] == {
+        "FunctionName": chain["security"].exports["secret_rotation_function_name"].value
+    }

@@ -15,6 +15,7 @@ DOCUMENTED_WILDCARD_ACTIONS = {
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
     "logs:DescribeLogGroups",
+    "secretsmanager:GetRandomPassword",
 }
 
 
@@ -59,6 +60,7 @@ def test_key_policy_lets_only_the_products_services_use_the_key(
     assert set(logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]) == {
         names.log_group_arn(names.function_log_group(names.s3_processor_function)),
         names.log_group_arn(names.function_log_group(names.api_handler_function)),
+        names.log_group_arn(names.function_log_group(names.secret_rotation_function)),
         names.log_group_arn(names.api_access_log_group),
     }
     alarms = statements["AlarmsPublishToEncryptedTopic"]
@@ -167,3 +169,61 @@ def test_api_gateway_logging_role_covers_the_access_log_group(chain: dict[str, L
     allowed = _allowed(_statements(chain["security"], "api-gateway-cloudwatch-role-policy"))
     access_log_arn = chain["api"].named("access-logs").outputs["arn"]
     assert {access_log_arn, f"{access_log_arn}:*"} <= allowed["logs:PutLogEvents"]
+
+
+def test_generated_secret_is_rotated_by_the_rotation_function(chain: dict[str, LayerRun]) -> None:
+    security = chain["security"]
+    function = security.named("secret-rotation")
+    assert function.inputs["reservedConcurrentExecutions"] == 1
+    assert function.inputs["role"] == security.named("secret-rotation-role").outputs["arn"]
+    rotation = security.named("app-secret-rotation").inputs
+    assert rotation["secretId"] == security.named("app-secret").id
+    assert rotation["rotationLambdaArn"] == function.outputs["arn"]
+    assert rotation["rotationRules"] == {"automaticallyAfterDays": 30}
+    permission = security.named("secretsmanager-invoke-rotation").inputs
+    assert permission["principal"] == "secretsmanager.amazonaws.com"
+    assert permission["sourceArn"] == security.exports["secrets_manager_arn"].value
+    assert permission["sourceAccount"] == "123456789012"
+
+
+def test_a_supplied_secret_is_not_rotated() -> None:
+    run = run_layer(MANIFEST.layer("security"), secret_config={"api_key": "supplied-key-value"})
+    assert not run.of_type("aws:secretsmanager/secretRotation:SecretRotation")
+    # The function stays, so the outputs and the alarms on it do not depend on the choice.
+    assert run.named("secret-rotation").inputs["name"] == "serverless-dev-secret-rotation"
+
+
+def test_rotation_role_touches_only_the_secret_and_the_key(chain: dict[str, LayerRun]) -> None:
+    security = chain["security"]
+    allowed = _allowed(_statements(security, "secret-rotation-role-policy"))
+    secret_arn = security.exports["secrets_manager_arn"].value
+    for action in (
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecretVersionStage",
+    ):
+        assert allowed[action] == {secret_arn}, action
+    assert allowed["secretsmanager:GetRandomPassword"] == {"*"}
+    assert allowed["kms:GenerateDataKey"] == {security.exports["kms_key_arn"].value}
+    log_group = security.named("secret-rotation-logs").outputs["arn"]
+    assert allowed["logs:PutLogEvents"] == {f"{log_group}:*"}
+
+
+def test_sns_delivery_status_role_writes_only_the_topics_log_groups(
+    chain: dict[str, LayerRun], names: ResourceNames
+) -> None:
+    security = chain["security"]
+    (trust,) = policy_of(security.named("sns-delivery-status-role"), "assumeRolePolicy")[
+        "Statement"
+    ]
+    assert trust["Principal"] == {"Service": "sns.amazonaws.com"}
+    allowed = _allowed(_statements(security, "sns-delivery-status-role-policy"))
+    topic = chain["observability"].named("alarm-topic").inputs["name"]
+    success = names.log_group_arn(f"sns/us-east-1/123456789012/{topic}")
+    assert allowed["logs:PutLogEvents"] == {
+        success,
+        f"{success}:*",
+        f"{success}/Failure",
+        f"{success}/Failure:*",
+    }

@@ -90,3 +90,51 @@ def test_dead_letter_queue_is_encrypted_and_keeps_messages_14_days(
     queue = chain["storage"].named("dead-letter-queue").inputs
     assert queue["kmsMasterKeyId"] == chain["security"].exports["kms_key_arn"].value
     assert queue["messageRetentionSeconds"] == 14 * 86_400
+
+
+def test_upload_bucket_logs_requests_to_the_access_log_bucket(chain: dict[str, LayerRun]) -> None:
+    storage = chain["storage"]
+    logging = storage.named("upload-bucket-access-logging").inputs
+    assert logging["bucket"] == storage.exports["s3_bucket_name"].value
+    assert logging["targetBucket"] == storage.named("access-log-bucket").outputs["bucket"]
+    assert logging["targetPrefix"] == "upload-bucket/"
+
+
+def test_access_log_bucket_accepts_only_the_upload_buckets_logs(chain: dict[str, LayerRun]) -> None:
+    storage = chain["storage"]
+    log_bucket_arn = storage.named("access-log-bucket").outputs["arn"]
+    statements = policy_of(storage.named("access-log-bucket-tls-only"))["Statement"]
+    (delivery,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert delivery["Action"] == "s3:PutObject"
+    assert delivery["Resource"] == f"{log_bucket_arn}/upload-bucket/*"
+    assert delivery["Condition"] == {
+        "ArnLike": {"aws:SourceArn": storage.exports["s3_bucket_arn"].value},
+        "StringEquals": {"aws:SourceAccount": "123456789012"},
+    }
+    assert {s["Sid"] for s in statements} >= {"DenyInsecureTransport", "DenyOutdatedTls"}
+
+
+def test_access_log_bucket_is_private_versioned_and_expires_logs(
+    chain: dict[str, LayerRun],
+) -> None:
+    storage = chain["storage"]
+    (rule,) = storage.named("access-log-bucket-encryption").inputs["rules"]
+    # S3 log delivery cannot write to SSE-KMS buckets: SSE-S3 is the strongest it accepts.
+    assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+    assert storage.named("access-log-bucket-public-access").inputs["restrictPublicBuckets"] is True
+    assert storage.named("access-log-bucket-ownership").inputs["rule"] == {
+        "objectOwnership": "BucketOwnerEnforced"
+    }
+    rules = {r["id"]: r for r in storage.named("access-log-bucket-lifecycle").inputs["rules"]}
+    assert rules["expire-objects"]["expiration"] == {"days": 365}
+
+
+def test_table_is_protected_from_deletion_unless_config_says_otherwise(
+    chain: dict[str, LayerRun],
+) -> None:
+    assert chain["storage"].named("idempotency-table").inputs["deletionProtectionEnabled"] is True
+    unprotected = run_layer(
+        MANIFEST.layer("storage"), config={"table_deletion_protection": "false"}, upstream=chain
+    )
+    assert unprotected.named("idempotency-table").inputs["deletionProtectionEnabled"] is False
