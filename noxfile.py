@@ -42,7 +42,7 @@ def lint(session: nox.Session) -> None:
     _install(session)
     session.run("ruff", "format", "--check", ".")
     session.run("ruff", "check", ".")
-    session.run("mypy", "shared", "tooling", "tests", "noxfile.py")
+    session.run("mypy", "shared", "tooling", "policy", "tests", "noxfile.py")
     # Every stack program is a module named __main__, so each is checked on its own.
     for program in sorted(Path("stacks").glob("*/__main__.py")):
         session.run("mypy", str(program))
@@ -56,7 +56,75 @@ def docs(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def synth(session: nox.Session) -> None:
+    """Synthesize every layer offline: inventory, policy verdicts, IAM lint; `-- --diff REF`."""
+    _install(session)
+    session.run("python", "-m", "tooling.synth", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def build(session: nox.Session) -> None:
     """Package each function under lambdas/ into a reproducible zip and report its size."""
     _install(session)
     session.run("python", "-m", "tooling", "build")
+
+
+# Deployment sessions: tooling/orchestrator does the work; options go after `--`
+# (--stack, --target local|aws, ...). Exit codes are listed in the README.
+def _orchestrate(session: nox.Session, command: str) -> None:
+    _install(session)
+    session.run("python", "-m", "tooling.orchestrator", command, *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def deploy_all(session: nox.Session) -> None:
+    """Deploy every layer in order, fail-fast, report in build/ (-- --resume: retry the rest)."""
+    _orchestrate(session, "deploy-all")
+
+
+@nox.session(python=PYTHON, default=False)
+def deploy(session: nox.Session) -> None:
+    """Deploy one layer: -- <layer> (refused while an upstream was never deployed)."""
+    _orchestrate(session, "deploy")
+
+
+@nox.session(python=PYTHON, default=False)
+def preview_all(session: nox.Session) -> None:
+    """Preview every layer in order (exit 0 no changes, 4 changes, 1 error)."""
+    _orchestrate(session, "preview-all")
+
+
+@nox.session(python=PYTHON, default=False)
+def destroy_all(session: nox.Session) -> None:
+    """Destroy every layer in reverse order (-- --yes off the local target)."""
+    _orchestrate(session, "destroy-all")
+
+
+@nox.session(python=PYTHON, default=False)
+def destroy(session: nox.Session) -> None:
+    """Destroy one layer: -- <layer> [--cascade] (refused while a downstream layer exists)."""
+    _orchestrate(session, "destroy")
+
+
+@nox.session(python=PYTHON, default=False)
+def rollback(session: nox.Session) -> None:
+    """Redeploy one layer from an earlier revision: -- <layer> [--to <git-ref> | --steps N]."""
+    _orchestrate(session, "rollback")
+
+
+@nox.session(python=PYTHON, default=False)
+def graph(session: nox.Session) -> None:
+    """Print the layer graph and the keys passed between layers (Mermaid and DOT)."""
+    _orchestrate(session, "graph")
+
+
+@nox.session(python=PYTHON, default=False)
+def outputs(session: nox.Session) -> None:
+    """Show every layer's outputs in one table, secrets masked."""
+    _orchestrate(session, "outputs")
+
+
+@nox.session(python=PYTHON, default=False)
+def status(session: nox.Session) -> None:
+    """Show each layer's last update (time, commit, result) and stale consumers."""
+    _orchestrate(session, "status")

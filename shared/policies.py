@@ -19,7 +19,7 @@ VERSION = "2012-10-17"
 # X-Ray has no resource-level permissions: AWS documents "*" as the only resource for these.
 XRAY_WRITE_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
 # Secrets Manager's random-password generator acts on no resource: "*" is its only form.
-RANDOM_PASSWORD_ACTION = "secretsmanager:GetRandomPassword"
+RANDOM_PASSWORD_ACTION = "secretsmanager:GetRandomPassword"  # noqa: S105 (an action name)
 
 # Services that encrypt this product's data with the key on a caller's behalf.
 KMS_VIA_SERVICES = ("s3", "sqs", "secretsmanager", "dynamodb", "lambda", "sns")

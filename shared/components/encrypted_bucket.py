@@ -12,6 +12,10 @@ import pulumi_aws as aws
 from shared.naming import S3_ACCESS_LOG_PREFIX
 from shared.policies import server_access_log_delivery_statement, tls_only_bucket_policy
 
+DefaultEncryption = (
+    aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgsDict
+)
+
 
 @dataclass(frozen=True)
 class AccessLogSource:
@@ -76,7 +80,7 @@ class EncryptedBucket(pulumi.ComponentResource):
             versioning_configuration={"status": "Enabled"},
             opts=child,
         )
-        default_encryption: aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgsDict = (
+        default_encryption: DefaultEncryption = (
             {"sse_algorithm": "aws:kms", "kms_master_key_id": args.kms_key_arn}
             if args.kms_key_arn is not None
             else {"sse_algorithm": "AES256"}

@@ -6,8 +6,8 @@ import json
 from dataclasses import replace
 
 from shared.api_routes import ROUTES, routes_fingerprint
-from shared.naming import API_STAGE_NAME, LIVE_ALIAS
 from shared.manifest import MANIFEST
+from shared.naming import API_STAGE_NAME, LIVE_ALIAS
 from tooling.mock_engine import LayerRun, run_layer
 
 SEED_ACCESS_LOG_FIELDS = {

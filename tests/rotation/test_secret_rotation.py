@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from moto.secretsmanager.models import secretsmanager_backends
+from moto.secretsmanager.models import FakeSecret, secretsmanager_backends
 
 from shared.manifest import REPO_ROOT
 
@@ -55,6 +55,7 @@ def _secret(name: str = "app-secret") -> str:
     """
     boto3.client("secretsmanager").create_secret(Name=name, SecretString=json.dumps(ORIGINAL))
     record = secretsmanager_backends["123456789012"]["us-east-1"].secrets[name]
+    assert isinstance(record, FakeSecret)
     record.rotation_requested = True
     record.rotation_enabled = True
     record.rotation_lambda_arn = ROTATION_FUNCTION_ARN

@@ -100,7 +100,7 @@ def test_a_failed_install_names_the_file_and_what_to_check(
         calls.append(command)
         return subprocess.CompletedProcess(command, 1, "", "ERROR: No matching distribution")
 
-    monkeypatch.setattr(packaging.subprocess, "run", failing_pip)
+    monkeypatch.setattr(subprocess, "run", failing_pip)
     with pytest.raises(PackagingError, match="No matching distribution") as raised:
         _build(tmp_path)
     assert "requirements.txt" in str(raised.value)

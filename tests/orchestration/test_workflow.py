@@ -1,0 +1,79 @@
+"""The GitHub Actions workflow calls commands the orchestrator has, with options it accepts."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any
+
+import yaml
+
+from shared.manifest import REPO_ROOT
+from tooling.orchestrator.cli import build_parser
+
+WORKFLOW = REPO_ROOT / ".github" / "workflows" / "layers.yml"
+# What the workflow's variables hold at run time, for parsing its command lines.
+SAMPLE_ENV = {"$PULUMI_STACK": "dev", "$LAYERS": "storage compute", '"$BASE"': "0" * 40}
+
+
+def _workflow() -> dict[Any, Any]:
+    document = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    assert isinstance(document, dict)
+    return document
+
+
+def _steps() -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = _workflow()["jobs"]["layers"]["steps"]
+    return steps
+
+
+def _orchestrator_commands() -> list[list[str]]:
+    commands = []
+    for step in _steps():
+        script = step.get("run", "").replace("\\\n", " ")
+        for line in script.splitlines():
+            if "tooling.orchestrator" not in line:
+                continue
+            command = line.split("-m tooling.orchestrator", 1)[1]
+            command = re.sub(r"\)\"$", "", command.strip())
+            for variable, value in SAMPLE_ENV.items():
+                command = command.replace(variable, value)
+            commands.append(shlex.split(command.replace('"', "")))
+    return commands
+
+
+def test_it_runs_on_pull_requests_and_on_pushes_to_main() -> None:
+    # PyYAML reads the bare key `on` as the boolean True.
+    triggers = _workflow()[True]
+    assert set(triggers) == {"pull_request", "push"}
+    assert triggers["push"]["branches"] == ["main"]
+    for paths in (triggers["pull_request"]["paths"], triggers["push"]["paths"]):
+        assert {"stacks/**", "shared/**", "pyproject.toml", "lambdas/**"} <= set(paths)
+
+
+def test_every_orchestrator_command_in_it_parses() -> None:
+    commands = _orchestrator_commands()
+    assert [command[0] for command in commands] == ["changed-layers", "preview-all", "deploy-all"]
+    parser = build_parser()
+    for argv in commands:
+        args = parser.parse_args(argv)
+        if args.command != "changed-layers":
+            assert (args.target, args.stack) == ("aws", "dev")
+            assert args.layers == ["storage", "compute"]
+
+
+def test_preview_treats_pending_changes_as_success_and_deploy_runs_only_on_push() -> None:
+    steps = {step.get("name"): step for step in _steps()}
+    preview = steps["Preview the touched layers"]
+    deploy = steps["Deploy the touched layers in order"]
+    assert "github.event_name == 'pull_request'" in preview["if"]
+    assert '"$code" -eq 4' in preview["run"]
+    assert "github.event_name == 'push'" in deploy["if"]
+    for step in (preview, deploy):
+        assert set(step["env"]) >= {
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "PULUMI_ACCESS_TOKEN",
+            "PULUMI_CONFIG_PASSPHRASE",
+        }
+        assert step["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"

@@ -1,0 +1,392 @@
+"""The real engine: one `pulumi.automation` LocalWorkspace per `stacks/<layer>` directory.
+
+Every stack has the same short name (`--stack`) and is addressed fully qualified as
+`<org>/serverless-<layer>/<stack>` (shared/references.py), the name the layers' own
+StackReferences use. The Pulumi CLI is pinned to the version of the `pulumi` SDK installed
+here: a CLI on PATH is used when it is at least that version, otherwise that exact version is
+installed into `.pulumi-cli/` (git-ignored) with `PulumiCommand.install`. When neither works
+the run stops with one paragraph saying how to install it; it never shows a traceback.
+
+The git commit of each update is written into the update's message (`commit=<sha>`), which
+every backend keeps in the stack's history; for updates someone ran by hand, the CLI's own
+`git.head` metadata is used instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pulumi import automation as auto
+from pulumi.automation.errors import InvalidVersionError
+from semver import VersionInfo
+
+from shared.manifest import MANIFEST, PROJECT_PREFIX, Manifest
+from shared.references import stack_name
+from tooling.orchestrator.engine import (
+    ConsumedValue,
+    EngineError,
+    OutputSink,
+    OutputValue,
+    PreviewResult,
+    UpdateRecord,
+    UpdateResult,
+    commit_in_message,
+    transient_reason,
+)
+from tooling.orchestrator.targets import Target, UnavailableError
+
+CLI_CACHE_DIRNAME = ".pulumi-cli"
+INSTALL_DOCS_URL = "https://www.pulumi.com/docs/install/"
+STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
+# How Pulumi marks a secret in exported state (a documented wire constant, not a secret).
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"  # noqa: S105 (a public protocol marker)
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 (a public protocol marker)
+
+
+def sdk_version() -> str:
+    """The installed `pulumi` SDK's version: the CLI version this repository pins."""
+    return metadata.version("pulumi")
+
+
+def cli_cache_root(repo_root: Path, version: str) -> Path:
+    return repo_root / CLI_CACHE_DIRNAME / f"v{version}"
+
+
+def missing_cli_message(version: str, cache_root: Path, reason: str) -> str:
+    """One paragraph: what is missing, why it was not installed, and how to install it."""
+    return (
+        f"The Pulumi CLI {version} is needed to run the layers (it is the version of the pulumi "
+        f"SDK this repository pins) and {reason}. Install that version with "
+        f"`curl -fsSL https://get.pulumi.com | sh -s -- --version {version}` (other systems and "
+        f"methods: {INSTALL_DOCS_URL}), make sure `pulumi version` prints v{version} in this "
+        f"shell, and run the session again; alternatively unpack that release into "
+        f"{cache_root} (so {cache_root / 'bin' / 'pulumi'} exists), where the orchestrator "
+        "looks when `pulumi` is not on PATH."
+    )
+
+
+def resolve_pulumi_command(
+    repo_root: Path,
+    *,
+    which: Callable[[str], str | None] | None = None,
+    on_path: Callable[[VersionInfo], auto.PulumiCommand] | None = None,
+    install: Callable[[str, VersionInfo], auto.PulumiCommand] | None = None,
+) -> auto.PulumiCommand:
+    """The pinned Pulumi CLI: from PATH when recent enough, else installed under the repo."""
+    version_text = sdk_version()
+    version = VersionInfo.parse(version_text)
+    cache_root = cli_cache_root(repo_root, version_text)
+    use_path = on_path or (lambda pinned: auto.PulumiCommand(version=pinned))
+    do_install = install or (
+        lambda root, pinned: auto.PulumiCommand.install(root=root, version=pinned)
+    )
+    # Looked up at call time, so a test can substitute PATH lookups.
+    if (which or shutil.which)("pulumi"):
+        try:
+            return use_path(version)
+        except InvalidVersionError:
+            # An older CLI on PATH: fall through and install the pinned one into the cache.
+            pass
+    try:
+        return do_install(str(cache_root), version)
+    except (OSError, subprocess.SubprocessError, InvalidVersionError) as error:
+        reason = (
+            f"`pulumi` is not on PATH (or is older), and installing it into {cache_root} "
+            f"failed ({type(error).__name__}: {_first_line(str(error))}), usually because "
+            "this machine is offline"
+        )
+        raise UnavailableError(missing_cli_message(version_text, cache_root, reason)) from None
+
+
+def _first_line(text: str) -> str:
+    stripped = text.strip()
+    return stripped.splitlines()[0] if stripped else "no detail"
+
+
+def summarize_error(text: str, limit: int = 6) -> str:
+    """The lines of a CLI failure worth showing in a report: its error lines, else its tail."""
+    lines: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip().removeprefix("stderr:").removeprefix("stdout:").strip()
+        if line and not line.startswith("code:") and line not in lines:
+            lines.append(line)
+    # Pulumi prints `error: N errors occurred:` followed by one `* <cause>` line per cause.
+    errors = [line for line in lines if "error" in line.lower() or line.startswith("* ")]
+    chosen = errors[-limit:] or lines[-limit:]
+    return " | ".join(chosen)[:2000]
+
+
+def _op_counts(changes: Mapping[Any, int] | None) -> dict[str, int]:
+    """OpMap keys are OpType members in events and plain strings in history: normalize."""
+    return {str(getattr(op, "value", op)): int(count) for op, count in (changes or {}).items()}
+
+
+def _decode_state_value(value: object) -> ConsumedValue:
+    """A value from exported state; secrets appear as plaintext JSON with --show-secrets."""
+    if isinstance(value, dict) and value.get(SECRET_SIG_KEY) == SECRET_SIG:
+        if "plaintext" in value:
+            return ConsumedValue(json.loads(str(value["plaintext"])))
+        return ConsumedValue(None, known=False)
+    return ConsumedValue(value)
+
+
+class AutomationEngine:
+    """`Engine` over the Pulumi CLI, one LocalWorkspace per layer directory."""
+
+    def __init__(
+        self,
+        target: Target,
+        stack: str,
+        *,
+        manifest: Manifest = MANIFEST,
+        command: auto.PulumiCommand | None = None,
+        command_factory: Callable[[], auto.PulumiCommand] | None = None,
+        policy_packs: Sequence[str] = (),
+    ) -> None:
+        self.target = target
+        self.stack = stack
+        self.manifest = manifest
+        # Policy packs (paths) run with every preview and update; a later issue adds them.
+        self.policy_packs = tuple(policy_packs)
+        self._command = command
+        self._command_factory = command_factory or (
+            lambda: resolve_pulumi_command(target.repo_root)
+        )
+
+    def work_dir(self, layer: str) -> Path:
+        """The layer's Pulumi project directory."""
+        return self.target.repo_root / "stacks" / self.manifest.layer(layer).name
+
+    def fully_qualified_name(self, layer: str) -> str:
+        return stack_name(self.target.org, self.manifest.layer(layer), self.stack)
+
+    def preflight(self) -> None:
+        """Fail now, with one paragraph, when the CLI or the programs' environment is missing."""
+        self.command()
+        venv = self.target.repo_root / ".venv"
+        if not venv.exists():
+            raise UnavailableError(
+                "The layer programs run with the repository's shared environment (every "
+                "stacks/<layer>/Pulumi.yaml sets virtualenv: ../../.venv), and "
+                f"{venv} does not exist: create it once with `nox -s dev`, then run the "
+                "session again."
+            )
+
+    def command(self) -> auto.PulumiCommand:
+        """The pinned CLI, resolved on first use so constructing the engine runs nothing."""
+        if self._command is None:
+            self._command = self._command_factory()
+        return self._command
+
+    def environment(self, program_dir: Path | None = None) -> dict[str, str]:
+        """Variables for every CLI call on a layer; a rollback's program gets its own shared/."""
+        env = self.target.environment()
+        if program_dir is not None:
+            # The old program must import the old shared/ package from its worktree, not the
+            # editable install of the current checkout: PYTHONPATH comes before site-packages.
+            inherited = os.environ.get("PYTHONPATH")
+            worktree = str(program_dir.parent.parent)
+            env["PYTHONPATH"] = os.pathsep.join([worktree, inherited]) if inherited else worktree
+        return env
+
+    def workspace_options(self, program_dir: Path | None = None) -> auto.LocalWorkspaceOptions:
+        """Fresh options per stack: the automation helpers mutate the object they are given."""
+        return auto.LocalWorkspaceOptions(
+            env_vars=self.environment(program_dir),
+            secrets_provider=self.target.secrets_provider(),
+            pulumi_command=self.command(),
+        )
+
+    def config_map(self, layer: str) -> dict[str, auto.ConfigValue]:
+        entries = self.target.stack_config(self.manifest.layer(layer))
+        return {
+            key: auto.ConfigValue(value=entry.value, secret=entry.secret)
+            for key, entry in entries.items()
+        }
+
+    @contextmanager
+    def _cli(self, layer: str, operation: str) -> Iterator[None]:
+        """Translate the automation API's failures into the orchestrator's."""
+        try:
+            yield
+        except FileNotFoundError:
+            # LocalWorkspace raises the builtin error when the CLI binary is missing.
+            version = sdk_version()
+            raise UnavailableError(
+                missing_cli_message(
+                    version,
+                    cli_cache_root(self.target.repo_root, version),
+                    "the `pulumi` executable could not be started",
+                )
+            ) from None
+        except auto.ConcurrentUpdateError as error:
+            raise EngineError(
+                layer,
+                operation,
+                summarize_error(str(error)),
+                transient="stack locked by a concurrent update (ConcurrentUpdateError)",
+            ) from None
+        except auto.CommandError as error:
+            detail = summarize_error(str(error))
+            raise EngineError(
+                layer, operation, detail, transient=transient_reason(str(error))
+            ) from None
+
+    def _open(
+        self, layer: str, *, create: bool, program_dir: Path | None = None
+    ) -> auto.Stack | None:
+        """The layer's stack; None when `create` is False and it does not exist."""
+        self.target.prepare()
+        work_dir = str(program_dir or self.work_dir(layer))
+        name = self.fully_qualified_name(layer)
+        options = self.workspace_options(program_dir)
+        if create:
+            stack = auto.create_or_select_stack(stack_name=name, work_dir=work_dir, opts=options)
+            config = self.config_map(layer)
+            if config:
+                # Keys are config paths, so a target can set structured values such as
+                # `aws:endpoints[0].s3`; plain keys mean the same either way.
+                stack.set_all_config(config, path=True)
+            return stack
+        try:
+            return auto.select_stack(stack_name=name, work_dir=work_dir, opts=options)
+        except auto.StackNotFoundError:
+            return None
+
+    def _prepare_program_dir(self, layer: str, program_dir: Path) -> None:
+        """Make a rollback worktree's copy of the layer runnable with this stack's settings."""
+        # The stack's settings file holds its config and, for passphrase secrets, the salt
+        # that decrypts its state: the old revision's copy may be missing or different.
+        settings = self.work_dir(layer) / f"Pulumi.{self.stack}.yaml"
+        if settings.exists():
+            shutil.copy2(settings, program_dir / settings.name)
+        # Pulumi.yaml runs programs with ../../.venv, which a fresh worktree does not have.
+        venv = self.target.repo_root / ".venv"
+        worktree_venv = program_dir.parent.parent / ".venv"
+        if venv.exists() and not worktree_venv.exists():
+            worktree_venv.symlink_to(venv, target_is_directory=True)
+
+    def stack_exists(self, layer: str) -> bool:
+        with self._cli(layer, "select"):
+            return self._open(layer, create=False) is not None
+
+    def outputs(self, layer: str) -> dict[str, OutputValue]:
+        with self._cli(layer, "outputs"):
+            stack = self._open(layer, create=False)
+            if stack is None:
+                return {}
+            return {
+                key: OutputValue(output.value, output.secret)
+                for key, output in stack.outputs().items()
+            }
+
+    def up(
+        self,
+        layer: str,
+        *,
+        message: str,
+        on_output: OutputSink,
+        program_dir: Path | None = None,
+    ) -> UpdateResult:
+        with self._cli(layer, "update"):
+            if program_dir is not None:
+                self._prepare_program_dir(layer, program_dir)
+            stack = self._open(layer, create=True, program_dir=program_dir)
+            assert stack is not None  # create=True always yields a stack
+            result = stack.up(
+                message=message,
+                on_output=on_output,
+                on_error=on_output,
+                color="never",
+                policy_packs=list(self.policy_packs) or None,
+            )
+            return UpdateResult(
+                resource_changes=_op_counts(result.summary.resource_changes),
+                outputs={
+                    key: OutputValue(output.value, output.secret)
+                    for key, output in result.outputs.items()
+                },
+            )
+
+    def preview(self, layer: str, *, on_output: OutputSink) -> PreviewResult:
+        with self._cli(layer, "preview"):
+            stack = self._open(layer, create=True)
+            assert stack is not None
+            result = stack.preview(
+                on_output=on_output,
+                on_error=on_output,
+                color="never",
+                policy_packs=list(self.policy_packs) or None,
+            )
+            return PreviewResult(resource_changes=_op_counts(result.change_summary))
+
+    def destroy(self, layer: str, *, message: str, on_output: OutputSink) -> UpdateResult:
+        with self._cli(layer, "destroy"):
+            stack = self._open(layer, create=False)
+            if stack is None:
+                return UpdateResult(resource_changes={}, outputs={})
+            result = stack.destroy(
+                message=message, on_output=on_output, on_error=on_output, color="never"
+            )
+            return UpdateResult(
+                resource_changes=_op_counts(result.summary.resource_changes), outputs={}
+            )
+
+    def history(self, layer: str) -> list[UpdateRecord]:
+        with self._cli(layer, "history"):
+            stack = self._open(layer, create=False)
+            if stack is None:
+                return []
+            records = []
+            for summary in stack.history(show_secrets=False):
+                message = summary.message or ""
+                commit = commit_in_message(message) or summary.environment.get("git.head")
+                records.append(
+                    UpdateRecord(
+                        kind=summary.kind,
+                        result=summary.result,
+                        started_at=summary.start_time,
+                        ended_at=summary.end_time,
+                        message=message,
+                        commit=commit,
+                        resource_changes=_op_counts(summary.resource_changes),
+                        version=summary.version,
+                    )
+                )
+            return records
+
+    def consumed_values(self, layer: str) -> dict[str, dict[str, ConsumedValue]]:
+        """Read from the StackReference resources in the layer's state: Pulumi records there
+        every upstream output as the layer's last update saw it, whoever ran that update."""
+        with self._cli(layer, "export"):
+            stack = self._open(layer, create=False)
+            if stack is None:
+                return {}
+            deployment = stack.export_stack().deployment or {}
+        return consumed_from_state(deployment)
+
+
+def consumed_from_state(deployment: Mapping[str, Any]) -> dict[str, dict[str, ConsumedValue]]:
+    """upstream layer -> key -> value, from an exported deployment's StackReferences."""
+    consumed: dict[str, dict[str, ConsumedValue]] = {}
+    prefix = f"{PROJECT_PREFIX}-"
+    for resource in deployment.get("resources") or []:
+        if resource.get("type") != STACK_REFERENCE_TYPE:
+            continue
+        outputs = resource.get("outputs") or {}
+        referenced = str(outputs.get("name") or (resource.get("inputs") or {}).get("name", ""))
+        parts = referenced.split("/")
+        if len(parts) < 2 or not parts[-2].startswith(prefix):
+            continue
+        upstream = parts[-2].removeprefix(prefix)
+        values = outputs.get("outputs") or {}
+        consumed[upstream] = {key: _decode_state_value(value) for key, value in values.items()}
+    return consumed

@@ -1,0 +1,274 @@
+"""Command line of the orchestrator: `python -m tooling.orchestrator <command> [options]`.
+
+The nox sessions (deploy_all, deploy, preview_all, destroy_all, destroy, rollback, graph,
+outputs, status) call these commands; the CI workflow also calls `changed-layers`.
+
+Exit codes (ExitCode in orchestrator.py):
+    0  success; for preview-all: no layer would change
+    1  a layer failed (engine error, or its outputs lack a promised key); see the report
+    2  could not start: bad usage, or the Pulumi CLI, git, AWS credentials or the aws
+       target's passphrase is missing (one paragraph says what to do)
+    3  refused by a guard: contract, upstream never deployed, downstream still deployed,
+       --yes missing off the local target, nothing to resume
+    4  preview-all only: no error, and some layer would change or waits on an upstream
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from shared.manifest import MANIFEST, REPO_ROOT
+from tooling.orchestrator.changes import touched_layers
+from tooling.orchestrator.engine import Engine
+from tooling.orchestrator.gitrepo import GitError, GitRepo
+from tooling.orchestrator.graph import FORMATS, render_graph
+from tooling.orchestrator.orchestrator import ExitCode, Orchestrator
+from tooling.orchestrator.targets import (
+    LOCAL_STACK,
+    TARGETS,
+    RefusedError,
+    Target,
+    UnavailableError,
+    make_target,
+)
+
+EngineFactory = Callable[[Target, str, Sequence[str]], Engine]
+
+# The stack name becomes part of every physical name (see README): keep the same rule.
+STACK_NAME = re.compile(r"^[a-z0-9-]{1,12}$")
+# A base commit of all zeros is what GitHub sends for the first push of a branch.
+NULL_COMMIT = re.compile(r"^0+$")
+
+
+def automation_engine(target: Target, stack: str, policy_packs: Sequence[str]) -> Engine:
+    """The real engine, checked now so a missing CLI or .venv stops the run before it starts."""
+    from tooling.orchestrator.automation import AutomationEngine
+
+    engine = AutomationEngine(target, stack, policy_packs=policy_packs)
+    engine.preflight()
+    return engine
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--stack",
+        help=f"stack name shared by every layer (default on the local target: {LOCAL_STACK})",
+    )
+    common.add_argument("--target", choices=TARGETS, default="local", help="default: local")
+    common.add_argument(
+        "--org", help="Pulumi organization of the stacks on the aws target (default $PULUMI_ORG)"
+    )
+    common.add_argument(
+        "--secrets-provider",
+        help="secrets provider for new stacks on the aws target, instead of a passphrase",
+    )
+    common.add_argument("--region", help="aws:region to set on every stack (aws target)")
+    common.add_argument(
+        "--policy-pack",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="policy pack to run with every preview and update (repeatable)",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tooling.orchestrator",
+        description="Deploy, preview, destroy and roll back the layers in manifest order.",
+        epilog=(
+            "exit codes: 0 ok / no changes, 1 a layer failed, 2 could not start, "
+            "3 refused by a guard, 4 preview has changes"
+        ),
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    common = _common_options()
+    layers = list(MANIFEST.order)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        alias = name.replace("-", "_")
+        aliases = [alias] if alias != name else []
+        return commands.add_parser(name, aliases=aliases, parents=[common], help=help_text)
+
+    deploy_all = add("deploy-all", "deploy every layer in order, fail-fast, with a report")
+    deploy_all.add_argument(
+        "--resume", action="store_true", help="re-run the failed and skipped layers of the last run"
+    )
+    deploy_all.add_argument("--layers", nargs="+", choices=layers, help="only these layers")
+    deploy_all.set_defaults(run=_deploy_all)
+
+    deploy = add("deploy", "deploy one layer")
+    deploy.add_argument("layer", choices=layers)
+    deploy.set_defaults(run=_deploy)
+
+    preview_all = add("preview-all", "preview every layer in order")
+    preview_all.add_argument("--layers", nargs="+", choices=layers, help="only these layers")
+    preview_all.set_defaults(run=_preview_all)
+
+    destroy_all = add("destroy-all", "destroy every layer in reverse order")
+    destroy_all.add_argument("--yes", action="store_true", help="confirm (off the local target)")
+    destroy_all.set_defaults(run=_destroy_all)
+
+    destroy = add("destroy", "destroy one layer")
+    destroy.add_argument("layer", choices=layers)
+    destroy.add_argument(
+        "--cascade", action="store_true", help="destroy its deployed downstream layers first"
+    )
+    destroy.add_argument("--yes", action="store_true", help="confirm (off the local target)")
+    destroy.set_defaults(run=_destroy)
+
+    rollback = add("rollback", "redeploy one layer from an earlier git revision")
+    rollback.add_argument("layer", choices=layers)
+    which = rollback.add_mutually_exclusive_group()
+    which.add_argument("--to", metavar="GIT_REF", help="the revision to deploy")
+    which.add_argument(
+        "--steps", type=int, default=1, help="successful updates back (default 1: the previous)"
+    )
+    rollback.add_argument("--yes", action="store_true", help="confirm (off the local target)")
+    rollback.set_defaults(run=_rollback)
+
+    add("outputs", "every layer's outputs, secrets masked").set_defaults(run=_outputs)
+    add("status", "last update per layer and stale consumers").set_defaults(run=_status)
+
+    graph = commands.add_parser("graph", help="the layer graph as Mermaid and DOT")
+    graph.add_argument("--format", choices=FORMATS, default="both")
+    graph.set_defaults(run=None, offline=_graph)
+
+    changed = commands.add_parser(
+        "changed-layers", help="layers touched since a base commit, with their downstream"
+    )
+    changed.add_argument("--base", required=True, help="base commit (a PR's base, a push's before)")
+    changed.add_argument("--head", default="HEAD")
+    changed.add_argument("--json", action="store_true", help="print a JSON list")
+    changed.set_defaults(run=None, offline=_changed_layers)
+    return parser
+
+
+def _deploy_all(orchestrator: Orchestrator, args: argparse.Namespace) -> int:
+    if args.resume and args.layers:
+        raise UnavailableError("--resume re-runs what the last run left; it takes no --layers.")
+    return orchestrator.deploy_all(args.layers, resume=args.resume).exit_code
+
+
+def _deploy(orchestrator: Orchestrator, args: argparse.Namespace) -> int:
+    return orchestrator.deploy(args.layer).exit_code
+
+
+def _preview_all(orchestrator: Orchestrator, args: argparse.Namespace) -> int:
+    return orchestrator.preview_all(args.layers).exit_code
+
+
+def _destroy_all(orchestrator: Orchestrator, args: argparse.Namespace) -> int:
+    return orchestrator.destroy_all(yes=args.yes).exit_code
+
+
+def _destroy(orchestrator: Orchestrator, args: argparse.Namespace) -> int:
+    return orchestrator.destroy(args.layer, cascade=args.cascade, yes=args.yes).exit_code
+
+
+def _rollback(orchestrator: Orchestrator, args: argparse.Namespace) -> int:
+    if args.steps < 1:
+        raise UnavailableError("--steps counts successful updates back and must be at least 1.")
+    return orchestrator.rollback(args.layer, to=args.to, steps=args.steps, yes=args.yes).exit_code
+
+
+def _outputs(orchestrator: Orchestrator, args: argparse.Namespace) -> int:
+    orchestrator.print_outputs()
+    return ExitCode.OK
+
+
+def _status(orchestrator: Orchestrator, args: argparse.Namespace) -> int:
+    orchestrator.print_status(orchestrator.status())
+    return ExitCode.OK
+
+
+def _graph(args: argparse.Namespace, repo_root: Path, console: Console) -> int:
+    console.print(render_graph(args.format), markup=False, highlight=False, soft_wrap=True)
+    return ExitCode.OK
+
+
+def _changed_layers(args: argparse.Namespace, repo_root: Path, console: Console) -> int:
+    repo = GitRepo(repo_root)
+    if NULL_COMMIT.match(args.base):
+        layers = MANIFEST.order  # a new branch: there is nothing to compare with
+    else:
+        try:
+            layers = touched_layers(repo.changed_files(args.base, args.head))
+        except GitError as error:
+            raise UnavailableError(
+                f"cannot list the files changed since {args.base}: {error}. In CI, check out "
+                "with enough history (actions/checkout with fetch-depth: 0)."
+            ) from None
+    text = json.dumps(list(layers)) if args.json else " ".join(layers)
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+    return ExitCode.OK
+
+
+def _stack_name(args: argparse.Namespace) -> str:
+    stack = args.stack or (LOCAL_STACK if args.target == "local" else None)
+    if stack is None:
+        raise UnavailableError(
+            "The aws target deploys real stacks, so name the stack explicitly with "
+            "--stack <name> (the same name in every layer, for example dev or prod)."
+        )
+    if not STACK_NAME.match(stack):
+        raise UnavailableError(
+            f"Stack name {stack!r} is not 1-12 lowercase letters, digits or hyphens; it becomes "
+            "part of every physical resource name, so it must be short and lowercase."
+        )
+    return stack
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    repo_root: Path = REPO_ROOT,
+    engine_factory: EngineFactory = automation_engine,
+    console: Console | None = None,
+    error_console: Console | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    args = build_parser().parse_args(argv)
+    out = console or Console()
+    err = error_console or Console(stderr=True)
+    try:
+        if args.run is None:
+            result: int = args.offline(args, repo_root, out)
+            return result
+        stack = _stack_name(args)
+        target = make_target(
+            args.target,
+            repo_root,
+            org=args.org,
+            secrets_provider=args.secrets_provider,
+            region=args.region,
+        )
+        target.check(os.environ if environ is None else environ)
+        repo = GitRepo(repo_root)
+        engine = engine_factory(target, stack, args.policy_pack)
+        orchestrator = Orchestrator(engine, stack=stack, target=target, repo=repo, console=out)
+        code: int = args.run(orchestrator, args)
+        return code
+    except UnavailableError as problem:
+        err.print(f"error: {problem}", markup=False, highlight=False)
+        return ExitCode.UNAVAILABLE
+    except RefusedError as refusal:
+        err.print(f"refused: {refusal}", markup=False, highlight=False)
+        return ExitCode.REFUSED
+    except GitError as error:
+        err.print(f"error: {error}", markup=False, highlight=False)
+        return ExitCode.FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

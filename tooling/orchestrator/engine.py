@@ -1,0 +1,167 @@
+"""The small interface the orchestrator needs from a Pulumi engine, and the values it returns.
+
+Everything the orchestrator decides (order, fail-fast, guards, rollback revisions, stale
+consumers) is computed from these calls, so a test substitutes `InMemoryEngine` and the real
+`AutomationEngine` only translates them to `pulumi.automation`. Layers are addressed by their
+manifest name; the engine knows the stack name, backend and work directories.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+# Receives one line of the engine's output; the orchestrator prefixes it with the layer.
+OutputSink = Callable[[str], None]
+
+# What Pulumi prints in place of a secret value.
+SECRET_MASK = "[secret]"  # noqa: S105 (a display placeholder)
+
+# The update message carries the git commit so rollback and status can find it again;
+# `commit=<sha>` is the machine-readable part.
+COMMIT_PATTERN = re.compile(r"\bcommit=([0-9a-f]{7,40})\b")
+
+# Error text of the failures a real AWS account or backend produces transiently: AWS API
+# throttling (the provider's own retries gave up), concurrent modification of the same
+# resource by another process, and a stack locked by a concurrent update.
+TRANSIENT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"Throttling(Exception)?\b|ThrottledException"), "AWS API throttling"),
+    (re.compile(r"Rate exceeded", re.IGNORECASE), "AWS API rate limit"),
+    (re.compile(r"TooManyRequestsException"), "AWS API rate limit"),
+    (re.compile(r"RequestLimitExceeded"), "AWS API rate limit"),
+    (re.compile(r"ConcurrentModification(Exception)?"), "concurrent modification"),
+    (re.compile(r"ConflictException"), "concurrent modification (conflict)"),
+    (re.compile(r"OperationAbortedException"), "conflicting S3 operation in progress"),
+    (
+        re.compile(r"Another update is currently in progress|the stack is currently locked by"),
+        "stack locked by a concurrent update",
+    ),
+)
+
+
+def transient_reason(text: str) -> str | None:
+    """Why `text` (an engine error) looks transient, or None when it does not."""
+    for pattern, reason in TRANSIENT_PATTERNS:
+        match = pattern.search(text)
+        if match:
+            return f"{reason} ({match.group(0)})"
+    return None
+
+
+def commit_in_message(message: str) -> str | None:
+    """The git commit the orchestrator wrote into an update message, if any."""
+    match = COMMIT_PATTERN.search(message)
+    return match.group(1) if match else None
+
+
+class EngineError(Exception):
+    """A layer's engine operation failed; `detail` is the short, relevant part of its output."""
+
+    def __init__(
+        self, layer: str, operation: str, detail: str, *, transient: str | None = None
+    ) -> None:
+        super().__init__(f"{operation} of {layer} failed: {detail}")
+        self.layer = layer
+        self.operation = operation
+        self.detail = detail
+        # Set when the failure matches TRANSIENT_PATTERNS: the reason a retry is worth it.
+        self.transient = transient if transient is not None else transient_reason(detail)
+
+
+@dataclass(frozen=True)
+class OutputValue:
+    """One stack output as the engine reports it."""
+
+    value: object
+    secret: bool = False
+
+    def shown(self) -> str:
+        """The value for a table or a report: secrets masked, everything else as text."""
+        if self.secret:
+            return SECRET_MASK
+        return self.value if isinstance(self.value, str) else repr(self.value)
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """What an up or destroy did: resource operation counts and the stack's outputs after it."""
+
+    resource_changes: Mapping[str, int]
+    outputs: Mapping[str, OutputValue]
+
+
+@dataclass(frozen=True)
+class PreviewResult:
+    """What an up would do: resource operation counts (`same` included)."""
+
+    resource_changes: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class UpdateRecord:
+    """One entry of a stack's history (newest first), whoever ran it."""
+
+    kind: str  # update, destroy, refresh, ...
+    result: str  # succeeded, failed, in-progress
+    started_at: datetime
+    message: str
+    commit: str | None
+    ended_at: datetime | None = None
+    resource_changes: Mapping[str, int] = field(default_factory=dict)
+    version: int | None = None
+
+    @property
+    def succeeded_update(self) -> bool:
+        return self.kind == "update" and self.result == "succeeded"
+
+
+@dataclass(frozen=True)
+class ConsumedValue:
+    """An upstream value as a consumer's last update saw it; `known` is False when the state
+    holds it encrypted, so it cannot be compared."""
+
+    value: object
+    known: bool = True
+
+
+class Engine(Protocol):
+    """One stack per layer, all with the same stack name and backend."""
+
+    def stack_exists(self, layer: str) -> bool:
+        """Whether the layer's stack has been created in the backend."""
+        ...
+
+    def outputs(self, layer: str) -> dict[str, OutputValue]:
+        """The stack's current outputs; empty when the stack is absent or destroyed."""
+        ...
+
+    def up(
+        self,
+        layer: str,
+        *,
+        message: str,
+        on_output: OutputSink,
+        program_dir: Path | None = None,
+    ) -> UpdateResult:
+        """Deploy the layer, from `program_dir` when given (a rollback worktree)."""
+        ...
+
+    def preview(self, layer: str, *, on_output: OutputSink) -> PreviewResult:
+        """What `up` would change."""
+        ...
+
+    def destroy(self, layer: str, *, message: str, on_output: OutputSink) -> UpdateResult:
+        """Delete every resource of the layer's stack (the stack and its history remain)."""
+        ...
+
+    def history(self, layer: str) -> list[UpdateRecord]:
+        """The stack's updates, newest first; empty when the stack is absent."""
+        ...
+
+    def consumed_values(self, layer: str) -> dict[str, dict[str, ConsumedValue]]:
+        """upstream layer -> output key -> the value this layer's last update read."""
+        ...

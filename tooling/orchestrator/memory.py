@@ -1,0 +1,225 @@
+"""An `Engine` that keeps every stack in memory: what the orchestrator's tests run against.
+
+It behaves like the CLI where the orchestrator can tell the difference: stacks exist only
+after a preview or an update, an update records a history entry with its message, outputs
+follow what the layer's "program" exports, and each update records the upstream outputs it
+read (as a StackReference's state would). It records every call and can be told to fail a
+layer's operation, permanently or transiently, and to export a different set of outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from shared.manifest import MANIFEST, Manifest
+from tooling.orchestrator.engine import (
+    ConsumedValue,
+    EngineError,
+    OutputSink,
+    OutputValue,
+    PreviewResult,
+    UpdateRecord,
+    UpdateResult,
+    commit_in_message,
+)
+
+# A fixed start so histories are reproducible; every operation advances the clock a minute.
+EPOCH = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One engine call as the tests inspect it."""
+
+    operation: str
+    layer: str
+    message: str = ""
+    program_dir: Path | None = None
+
+
+@dataclass
+class _Stack:
+    outputs: dict[str, OutputValue] = field(default_factory=dict)
+    history: list[UpdateRecord] = field(default_factory=list)  # newest first
+    consumed: dict[str, dict[str, ConsumedValue]] = field(default_factory=dict)
+    resources: int = 0
+
+
+class InMemoryEngine:
+    """Deterministic stand-in for AutomationEngine."""
+
+    def __init__(self, manifest: Manifest = MANIFEST, *, stack: str = "local") -> None:
+        self.manifest = manifest
+        self.stack = stack
+        self.calls: list[Call] = []
+        self.stacks: dict[str, _Stack] = {}
+        # layer -> errors to raise on the next operations of that layer, in order.
+        self.failures: dict[str, list[EngineError]] = {}
+        # layer -> the outputs its program exports (default: every promised key).
+        self.programs: dict[str, dict[str, OutputValue]] = {}
+        # layer -> the __main__.py text an update ran from program_dir (a rollback worktree).
+        self.program_snapshots: dict[str, str] = {}
+        self._clock = EPOCH
+
+    def fail(self, layer: str, detail: str, *, times: int = 1, operation: str = "update") -> None:
+        """Make the next `times` operations of `layer` fail with `detail` as the CLI's text."""
+        queue = self.failures.setdefault(layer, [])
+        queue.extend(EngineError(layer, operation, detail) for _ in range(times))
+
+    def set_program(
+        self, layer: str, outputs: Mapping[str, object], *, secret: tuple[str, ...] = ()
+    ) -> None:
+        """Make the layer's program export `outputs` from now on."""
+        self.programs[layer] = {
+            key: OutputValue(value, key in secret) for key, value in outputs.items()
+        }
+
+    def deploy_directly(self, layer: str, *, commit: str, message: str = "") -> None:
+        """An update someone ran with `pulumi up` outside the orchestrator."""
+        self.up(layer, message=message or f"manual up commit={commit}", on_output=lambda _: None)
+
+    def default_outputs(self, layer: str) -> dict[str, OutputValue]:
+        spec = self.manifest.layer(layer)
+        return {
+            key: OutputValue(f"{self.stack}:{layer}:{key}", output.secret)
+            for key, output in spec.outputs.items()
+        }
+
+    def _tick(self) -> datetime:
+        self._clock += timedelta(minutes=1)
+        return self._clock
+
+    def _maybe_fail(self, layer: str, operation: str) -> None:
+        queue = self.failures.get(layer)
+        if queue and queue[0].operation == operation:
+            raise queue.pop(0)
+
+    def _record(
+        self, layer: str, kind: str, result: str, message: str, changes: dict[str, int]
+    ) -> None:
+        stack = self.stacks.setdefault(layer, _Stack())
+        started = self._tick()
+        stack.history.insert(
+            0,
+            UpdateRecord(
+                kind=kind,
+                result=result,
+                started_at=started,
+                ended_at=started + timedelta(seconds=30),
+                message=message,
+                commit=commit_in_message(message),
+                resource_changes=changes,
+                version=len(stack.history) + 1,
+            ),
+        )
+
+    @staticmethod
+    def _changes(stack: _Stack, exported: Mapping[str, OutputValue]) -> dict[str, int]:
+        """One resource per output: created, updated, deleted or the same as deployed."""
+        if not stack.resources:
+            return {"create": len(exported)}
+        before = stack.outputs
+        counts = {
+            "same": sum(1 for key, value in exported.items() if before.get(key) == value),
+            "create": sum(1 for key in exported if key not in before),
+            "update": sum(
+                1 for key, value in exported.items() if key in before and before[key] != value
+            ),
+            "delete": sum(1 for key in before if key not in exported),
+        }
+        return {op: count for op, count in counts.items() if count}
+
+    def stack_exists(self, layer: str) -> bool:
+        self.calls.append(Call("stack_exists", layer))
+        return layer in self.stacks
+
+    def outputs(self, layer: str) -> dict[str, OutputValue]:
+        self.calls.append(Call("outputs", layer))
+        stack = self.stacks.get(layer)
+        return dict(stack.outputs) if stack else {}
+
+    def up(
+        self,
+        layer: str,
+        *,
+        message: str,
+        on_output: OutputSink,
+        program_dir: Path | None = None,
+    ) -> UpdateResult:
+        self.calls.append(Call("up", layer, message, program_dir))
+        if program_dir is not None:
+            # Prove which program ran: keep the files the update would have executed.
+            self.program_snapshots[layer] = (program_dir / "__main__.py").read_text(
+                encoding="utf-8"
+            )
+        on_output(f"Updating ({self.stack})")
+        try:
+            self._maybe_fail(layer, "update")
+        except EngineError:
+            self._record(layer, "update", "failed", message, {})
+            on_output("error: update failed")
+            raise
+        stack = self.stacks.setdefault(layer, _Stack())
+        exported = self.programs.get(layer) or self.default_outputs(layer)
+        changes = self._changes(stack, exported)
+        count = len(exported)
+        stack.resources = count
+        stack.outputs = dict(exported)
+        # What a StackReference records: every output of each upstream, as it is right now.
+        stack.consumed = {
+            upstream: {
+                key: ConsumedValue(value.value)
+                for key, value in (
+                    self.stacks[upstream].outputs if upstream in self.stacks else {}
+                ).items()
+            }
+            for upstream in self.manifest.layer(layer).consumes
+        }
+        self._record(layer, "update", "succeeded", message, changes)
+        on_output(f"Resources: {changes}")
+        return UpdateResult(resource_changes=changes, outputs=dict(stack.outputs))
+
+    def preview(self, layer: str, *, on_output: OutputSink) -> PreviewResult:
+        self.calls.append(Call("preview", layer))
+        self._maybe_fail(layer, "preview")
+        stack = self.stacks.setdefault(layer, _Stack())  # previewing creates the stack
+        changes = self._changes(stack, self.programs.get(layer) or self.default_outputs(layer))
+        on_output(f"Previewing update ({self.stack})")
+        return PreviewResult(resource_changes=changes)
+
+    def destroy(self, layer: str, *, message: str, on_output: OutputSink) -> UpdateResult:
+        self.calls.append(Call("destroy", layer, message))
+        stack = self.stacks.get(layer)
+        if stack is None:
+            return UpdateResult(resource_changes={}, outputs={})
+        try:
+            self._maybe_fail(layer, "destroy")
+        except EngineError:
+            self._record(layer, "destroy", "failed", message, {})
+            raise
+        changes = {"delete": stack.resources} if stack.resources else {}
+        stack.resources = 0
+        stack.outputs = {}
+        stack.consumed = {}
+        self._record(layer, "destroy", "succeeded", message, changes)
+        on_output(f"Destroying ({self.stack})")
+        return UpdateResult(resource_changes=changes, outputs={})
+
+    def history(self, layer: str) -> list[UpdateRecord]:
+        self.calls.append(Call("history", layer))
+        stack = self.stacks.get(layer)
+        return list(stack.history) if stack else []
+
+    def consumed_values(self, layer: str) -> dict[str, dict[str, ConsumedValue]]:
+        self.calls.append(Call("consumed_values", layer))
+        stack = self.stacks.get(layer)
+        return (
+            {upstream: dict(values) for upstream, values in stack.consumed.items()} if stack else {}
+        )
+
+    def operations(self, *kinds: str) -> list[tuple[str, str]]:
+        """(operation, layer) of the recorded calls of the given kinds, in call order."""
+        return [(call.operation, call.layer) for call in self.calls if call.operation in kinds]

@@ -1,0 +1,225 @@
+"""The run report: one row per layer, printed as a rich table and saved as JSON under build/.
+
+The JSON is what `deploy_all --resume` reads back (the failed and skipped layers of the last
+run) and what CI keeps as an artifact. Its schema is `RunReport.to_json()`: the operation,
+stack, target, commit, start and end times, exit code and one object per layer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+REPORT_FILES = {
+    "deploy_all": "deploy-report.json",
+    "deploy": "deploy-layer-report.json",
+    "preview_all": "preview-report.json",
+    "destroy_all": "destroy-report.json",
+    "destroy": "destroy-layer-report.json",
+    "rollback": "rollback-report.json",
+}
+
+
+class Status(StrEnum):
+    """What happened to one layer in a run."""
+
+    SUCCEEDED = "succeeded"  # deployed with resource changes
+    UNCHANGED = "unchanged"  # deployed, nothing to change
+    FAILED = "failed"  # the engine failed, or the outputs broke the contract
+    SKIPPED = "skipped"  # not run because an earlier layer failed
+    REFUSED = "refused"  # a guard stopped it before the engine ran
+    CHANGES = "changes"  # preview: the update would change resources
+    WAITING = "waiting"  # preview: an upstream layer was never deployed
+    DESTROYED = "destroyed"  # destroy removed its resources
+    ABSENT = "absent"  # destroy: nothing deployed
+
+    @property
+    def style(self) -> str:
+        return _STYLES[self]
+
+
+_STYLES = {
+    Status.SUCCEEDED: "green",
+    Status.UNCHANGED: "dim",
+    Status.FAILED: "bold red",
+    Status.SKIPPED: "yellow",
+    Status.REFUSED: "red",
+    Status.CHANGES: "cyan",
+    Status.WAITING: "yellow",
+    Status.DESTROYED: "magenta",
+    Status.ABSENT: "dim",
+}
+
+# Statuses of a layer whose engine operation ran (the others have no duration worth showing).
+_RAN = frozenset(
+    {Status.SUCCEEDED, Status.UNCHANGED, Status.FAILED, Status.CHANGES, Status.DESTROYED}
+)
+
+# Statuses that stop everything downstream of the layer in a run.
+BLOCKING = frozenset({Status.FAILED, Status.REFUSED, Status.SKIPPED})
+
+
+@dataclass
+class LayerResult:
+    """One layer's row."""
+
+    layer: str
+    status: Status
+    duration_s: float = 0.0
+    resource_changes: dict[str, int] = field(default_factory=dict)
+    note: str = ""
+    # The transient error that made the orchestrator retry the update once.
+    retried: str | None = None
+    # Output keys whose value appeared, disappeared or changed with this run.
+    outputs_changed: list[str] = field(default_factory=list)
+    # The commit whose program ran (a rollback's old revision, else the checkout's HEAD).
+    commit: str | None = None
+    # True when the row is copied from the previous report by --resume (the layer did not run).
+    carried_over: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        data["duration_s"] = round(self.duration_s, 2)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LayerResult:
+        return cls(
+            layer=str(data["layer"]),
+            status=Status(data["status"]),
+            duration_s=float(data.get("duration_s", 0.0)),
+            resource_changes={
+                str(k): int(v) for k, v in (data.get("resource_changes") or {}).items()
+            },
+            note=str(data.get("note", "")),
+            retried=data.get("retried"),
+            outputs_changed=[str(key) for key in data.get("outputs_changed") or []],
+            commit=data.get("commit"),
+            carried_over=bool(data.get("carried_over", False)),
+        )
+
+
+@dataclass
+class RunReport:
+    """Everything one orchestrator command did."""
+
+    operation: str
+    stack: str
+    target: str
+    commit: str | None
+    started_at: str
+    finished_at: str = ""
+    exit_code: int = 0
+    layers: list[LayerResult] = field(default_factory=list)
+
+    def result(self, layer: str) -> LayerResult:
+        for row in self.layers:
+            if row.layer == layer:
+                return row
+        raise KeyError(layer)
+
+    def statuses(self) -> dict[str, str]:
+        return {row.layer: row.status.value for row in self.layers}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "operation": self.operation,
+            "stack": self.stack,
+            "target": self.target,
+            "commit": self.commit,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "exit_code": self.exit_code,
+            "layers": [row.to_json() for row in self.layers],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunReport:
+        return cls(
+            operation=str(data["operation"]),
+            stack=str(data["stack"]),
+            target=str(data["target"]),
+            commit=data.get("commit"),
+            started_at=str(data.get("started_at", "")),
+            finished_at=str(data.get("finished_at", "")),
+            exit_code=int(data.get("exit_code", 0)),
+            layers=[LayerResult.from_json(row) for row in data.get("layers") or []],
+        )
+
+    def save(self, build_dir: Path) -> Path:
+        build_dir.mkdir(parents=True, exist_ok=True)
+        path = build_dir / REPORT_FILES[self.operation]
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+        return path
+
+
+def load_report(build_dir: Path, operation: str) -> RunReport | None:
+    """The last saved report of `operation`, or None when there is none."""
+    path = build_dir / REPORT_FILES[operation]
+    if not path.exists():
+        return None
+    return RunReport.from_json(json.loads(path.read_text(encoding="utf-8")))
+
+
+def format_changes(changes: Mapping[str, int]) -> str:
+    """`create 3, update 1` (unchanged resources left out); `none` when nothing changes."""
+    if not changes:
+        return "-"
+    moved = [f"{op} {count}" for op, count in changes.items() if op != "same" and count]
+    return ", ".join(moved) if moved else "none"
+
+
+def format_duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m{rest:02d}s" if minutes else f"{seconds:.1f}s"
+
+
+def _note(row: LayerResult) -> str:
+    parts = [row.note] if row.note else []
+    if row.retried:
+        parts.append(f"retried once after {row.retried}")
+    if row.outputs_changed:
+        parts.append(f"outputs changed: {', '.join(row.outputs_changed)}")
+    if row.carried_over:
+        parts.append("from the previous run")
+    return "; ".join(parts)
+
+
+def render(report: RunReport) -> Table:
+    """The report as a rich table."""
+    commit = (report.commit or "no commit")[:12]
+    table = Table(
+        title=f"{report.operation} · stack {report.stack} · target {report.target} · {commit}",
+        title_justify="left",
+    )
+    table.add_column("#", justify="right")
+    table.add_column("layer")
+    table.add_column("result")
+    table.add_column("duration", justify="right")
+    table.add_column("resource changes")
+    table.add_column("note", overflow="fold")
+    for index, row in enumerate(report.layers, start=1):
+        table.add_row(
+            str(index),
+            row.layer,
+            f"[{row.status.style}]{row.status.value}[/]",
+            format_duration(row.duration_s) if row.status in _RAN and not row.carried_over else "-",
+            format_changes(row.resource_changes),
+            Text(_note(row)),
+        )
+    return table
+
+
+def print_report(console: Console, report: RunReport, path: Path | None) -> None:
+    console.print(render(report))
+    if path is not None:
+        console.print(f"Report: {path} (exit code {report.exit_code})", markup=False)

@@ -1,0 +1,232 @@
+"""Where the layers are deployed: the backend, the environment of every CLI call, the secrets
+provider and the configuration each stack gets.
+
+`local` (the default) keeps state in a file backend inside the repository (`.pulumi-state/`,
+git-ignored) and encrypts stack secrets with LOCAL_PASSPHRASE, a published constant: it
+protects nothing and exists only so the CLI can run unattended against the local emulator
+target. `aws` uses whatever backend the user is logged in to (`pulumi login`) and refuses to
+run without an explicit passphrase or secrets provider and without AWS credentials.
+
+`Target.stack_config` is the extension point for per-target stack configuration: the local
+target will point the AWS provider at an embedded emulator by returning its endpoints there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.manifest import Layer
+from shared.references import FILE_BACKEND_ORG
+
+LOCAL_STACK = "local"
+STATE_DIRNAME = ".pulumi-state"
+
+# Local-only passphrase for the file backend of the `local` target. It is public (it is in
+# this file and the README), so it protects nothing: the local target's state and secrets
+# are throwaway data for the emulator. Never use the local target for a real account.
+LOCAL_PASSPHRASE = "local-target-only-this-protects-nothing"  # noqa: S105 (documented public)
+
+# The region the local target's provider is configured with; the emulator accepts any.
+LOCAL_REGION = "us-east-1"
+
+PASSPHRASE_VARIABLES = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
+AWS_CREDENTIAL_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+)
+
+
+class UnavailableError(Exception):
+    """The orchestrator cannot run here; the message is one paragraph saying what to do."""
+
+
+class RefusedError(Exception):
+    """A guard refused the operation; the message names what blocks it."""
+
+
+@dataclass(frozen=True)
+class ConfigEntry:
+    """A stack configuration value the target sets before every operation.
+
+    Its key is a config path (`aws:region`, `aws:endpoints[0].s3`), set with `--path`.
+    """
+
+    value: str
+    secret: bool = False
+
+
+def _credentials_from_environment(environ: Mapping[str, str]) -> str | None:
+    for variable in AWS_CREDENTIAL_VARIABLES:
+        if environ.get(variable):
+            return variable
+    return None
+
+
+def probe_aws_credentials(environ: Mapping[str, str]) -> str | None:
+    """Where AWS credentials come from (a short description), or None when there are none.
+
+    The environment variables are checked first because they are what CI sets; otherwise
+    botocore's own resolution chain (shared files, SSO, credential_process, instance roles)
+    is asked, which is the same chain the AWS provider follows.
+    """
+    found = _credentials_from_environment(environ)
+    if found:
+        return found
+    try:
+        import botocore.session
+    except ImportError:
+        return None
+    credentials = botocore.session.Session().get_credentials()
+    if credentials is None:
+        return None
+    return str(getattr(credentials, "method", "botocore"))
+
+
+@dataclass(frozen=True)
+class Target:
+    """Base of the deployment targets; subclasses say where state and secrets live."""
+
+    repo_root: Path
+    org: str = FILE_BACKEND_ORG
+
+    name = "target"
+    # Destructive commands need --yes when this is True.
+    needs_confirmation = True
+
+    def backend_url(self) -> str | None:
+        """The backend every CLI call uses; None means the user's current login."""
+        return None
+
+    def secrets_provider(self) -> str | None:
+        """The secrets provider for `stack init`; None means the CLI's default."""
+        return None
+
+    def environment(self) -> dict[str, str]:
+        """Variables added to every CLI call's environment."""
+        env = {"PULUMI_SKIP_UPDATE_CHECK": "true"}
+        backend = self.backend_url()
+        if backend:
+            env["PULUMI_BACKEND_URL"] = backend
+        return env
+
+    def stack_config(self, layer: Layer) -> dict[str, ConfigEntry]:
+        """Configuration set on the layer's stack before each operation (extension point)."""
+        config: dict[str, ConfigEntry] = {}
+        # Layers that read upstream stacks declare `org`; set it whenever it is not the
+        # declared default, so references resolve on Pulumi Cloud too.
+        if layer.consumes and self.org != FILE_BACKEND_ORG:
+            config[f"{layer.project}:org"] = ConfigEntry(self.org)
+        return config
+
+    def check(self, environ: Mapping[str, str]) -> None:
+        """Raise UnavailableError (one paragraph) when this target cannot be used from `environ`."""
+
+    def prepare(self) -> None:
+        """Create whatever the backend needs on disk before the first CLI call."""
+
+
+@dataclass(frozen=True)
+class LocalTarget(Target):
+    """File backend in the repository, local-only passphrase, the emulator's region."""
+
+    name = "local"
+    needs_confirmation = False
+
+    @property
+    def state_dir(self) -> Path:
+        return self.repo_root / STATE_DIRNAME
+
+    def backend_url(self) -> str:
+        return f"file://{self.state_dir}"
+
+    def environment(self) -> dict[str, str]:
+        env = super().environment()
+        # See LOCAL_PASSPHRASE: a documented constant, because this state is throwaway.
+        env["PULUMI_CONFIG_PASSPHRASE"] = LOCAL_PASSPHRASE
+        return env
+
+    def stack_config(self, layer: Layer) -> dict[str, ConfigEntry]:
+        config = super().stack_config(layer)
+        # The provider refuses to start without a region; the local stack has no
+        # Pulumi.local.yaml of its own to carry one.
+        config["aws:region"] = ConfigEntry(LOCAL_REGION)
+        return config
+
+    def prepare(self) -> None:
+        # The file backend does not create its own directory.
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+
+
+@dataclass(frozen=True)
+class AwsTarget(Target):
+    """A real AWS account, through the backend the user is logged in to."""
+
+    name = "aws"
+    needs_confirmation = True
+
+    secrets_provider_url: str | None = None
+    region: str | None = None
+    credentials_probe: Callable[[Mapping[str, str]], str | None] = field(
+        default=probe_aws_credentials, compare=False, repr=False
+    )
+
+    def secrets_provider(self) -> str | None:
+        return self.secrets_provider_url
+
+    def stack_config(self, layer: Layer) -> dict[str, ConfigEntry]:
+        config = super().stack_config(layer)
+        if self.region:
+            config["aws:region"] = ConfigEntry(self.region)
+        return config
+
+    def check(self, environ: Mapping[str, str]) -> None:
+        if self.secrets_provider_url is None and not any(
+            variable in environ for variable in PASSPHRASE_VARIABLES
+        ):
+            raise UnavailableError(
+                "The aws target needs an explicit way to encrypt stack secrets, and none was "
+                "given: set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) to the "
+                "passphrase of your stacks, or pass --secrets-provider with the provider your "
+                "stacks use (for example `default` for Pulumi Cloud, or "
+                "`awskms://alias/<key>?region=<region>`). The local-only passphrase of the "
+                "local target is never used for a real account."
+            )
+        if self.credentials_probe(environ) is None:
+            raise UnavailableError(
+                "The aws target needs AWS credentials and none were found: set "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for "
+                "temporary credentials), or AWS_PROFILE for a profile in ~/.aws/config "
+                "(run `aws sso login --profile <name>` first for SSO), or run where an "
+                "instance or container role is available. Use --target local to deploy to "
+                "the local emulator instead."
+            )
+
+
+TARGETS = ("local", "aws")
+
+
+def make_target(
+    name: str,
+    repo_root: Path,
+    *,
+    org: str | None = None,
+    secrets_provider: str | None = None,
+    region: str | None = None,
+) -> Target:
+    """The target called `name`; `org` defaults to $PULUMI_ORG on aws, else the file org."""
+    if name == "local":
+        return LocalTarget(repo_root=repo_root)
+    if name == "aws":
+        return AwsTarget(
+            repo_root=repo_root,
+            org=org or os.environ.get("PULUMI_ORG") or FILE_BACKEND_ORG,
+            secrets_provider_url=secrets_provider,
+            region=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+        )
+    raise ValueError(f"unknown target {name!r}; the targets are: {', '.join(TARGETS)}")
