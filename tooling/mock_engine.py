@@ -20,6 +20,7 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import sync_await
+from pulumi.runtime.mocks import MockMonitor
 
 from shared.manifest import MANIFEST, Layer
 from shared.naming import AwsLocation
@@ -48,6 +49,11 @@ class MockResource:
     outputs: dict[str, Any]
     provider: str | None
     custom: bool
+    # Filled by run_layer from what the program registered (RecordingMonitor).
+    urn: str = ""
+    parent: str | None = None
+    dependencies: list[str] = field(default_factory=list)
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def state(self) -> dict[str, Any]:
@@ -363,12 +369,63 @@ _ATTRIBUTES: dict[str, Compute] = {
 }
 
 
-def use_mocks(mocks: pulumi.runtime.Mocks, *, project: str, stack: str) -> None:
+@dataclass(frozen=True)
+class Registration:
+    """What the program told the engine about one resource besides its inputs."""
+
+    urn: str
+    id: str
+    parent: str | None
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+
+
+class RecordingMonitor(MockMonitor):
+    """The SDK's mock monitor, also recording each resource's URN, parent and dependencies."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.registrations: dict[tuple[str, str, str], Registration] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
+        # The SDK leaves its mock monitor untyped.
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations[(request.type, request.name, response.id)] = Registration(
+                urn=response.urn,
+                id=response.id,
+                parent=request.parent or None,
+                dependencies=list(request.dependencies),
+                property_dependencies={
+                    key: list(value.urns) for key, value in request.propertyDependencies.items()
+                },
+            )
+        return response
+
+
+def use_mocks(
+    mocks: pulumi.runtime.Mocks,
+    *,
+    project: str,
+    stack: str,
+    monitor: MockMonitor | None = None,
+) -> None:
     """Start a fresh program under `mocks`: a new root stack, no earlier transformations."""
     # set_mocks keeps an existing root stack, and with it the previous program's stack
     # transformations; resetting first gives each program the clean process the CLI gives it.
     pulumi.runtime.reset_options(project=project, stack=stack)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+
+
+def _annotate(resources: list[MockResource], monitor: RecordingMonitor) -> None:
+    """Copy each resource's URN, parent and dependencies from the monitor's records."""
+    for resource in resources:
+        registration = monitor.registrations.get((resource.type, resource.name, resource.id))
+        if registration is not None:
+            resource.urn = registration.urn
+            resource.parent = registration.parent
+            resource.dependencies = registration.dependencies
+            resource.property_dependencies = registration.property_dependencies
 
 
 def run_layer(
@@ -390,7 +447,8 @@ def run_layer(
         stack_name(org, run.layer, run.stack): run.exports for run in (upstream or {}).values()
     }
     mocks = SynthesizingMocks(location, stack_outputs)
-    use_mocks(mocks, project=layer.project, stack=stack)
+    monitor = RecordingMonitor(mocks)
+    use_mocks(mocks, project=layer.project, stack=stack, monitor=monitor)
     all_config = {f"{layer.project}:{k}": v for k, v in (config or {}).items()}
     secret_keys = [f"{layer.project}:{k}" for k in (secret_config or {})]
     all_config.update({f"{layer.project}:{k}": v for k, v in (secret_config or {}).items()})
@@ -412,6 +470,7 @@ def run_layer(
     exports = {name: _resolve(output) for name, output in recorded.items()}
     # Resources whose inputs waited on values resolved above register only now.
     _drain()
+    _annotate(mocks.resources, monitor)
     return LayerRun(
         layer=layer,
         stack=stack,

@@ -33,9 +33,11 @@ class Run:
         self.out = make_console()
         self.err = make_console()
         self.targets: list[Target] = []
+        self.policy_packs: list[Sequence[str]] = []
 
     def factory(self, target: Target, stack: str, policy_packs: Sequence[str]) -> Engine:
         self.targets.append(target)
+        self.policy_packs.append(policy_packs)
         return self.engine
 
     def __call__(self, *argv: str, environ: dict[str, str] | None = None) -> int:
@@ -217,3 +219,10 @@ def test_missing_cli_stops_with_one_paragraph_and_exit_2(
     assert f"--version {automation.sdk_version()}" in paragraph
     assert "https://www.pulumi.com/docs/install/" in paragraph
     assert not (small_repo.root / "build").exists()
+
+
+def test_the_security_baseline_runs_with_every_engine_command(run: Run) -> None:
+    assert run("deploy-all") == 0
+    assert run("preview-all", "--policy-pack", "/packs/extra") in (0, 4)
+    baseline = str(run.root / "policy")
+    assert run.policy_packs == [[baseline], [baseline, "/packs/extra"]]

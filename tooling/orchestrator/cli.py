@@ -26,6 +26,9 @@ from pathlib import Path
 from rich.console import Console
 
 from shared.manifest import MANIFEST, REPO_ROOT
+
+# The product's security baseline (policy/), relative to the repository root.
+BASELINE_POLICY_PACK = "policy"
 from tooling.orchestrator.changes import touched_layers
 from tooling.orchestrator.engine import Engine
 from tooling.orchestrator.gitrepo import GitError, GitRepo
@@ -77,7 +80,8 @@ def _common_options() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="PATH",
-        help="policy pack to run with every preview and update (repeatable)",
+        help="another policy pack to run with every preview and update, besides the "
+        "security baseline in policy/ (repeatable)",
     )
     return common
 
@@ -255,7 +259,9 @@ def main(
         )
         target.check(os.environ if environ is None else environ)
         repo = GitRepo(repo_root)
-        engine = engine_factory(target, stack, args.policy_pack)
+        # The security baseline always runs, so a violation stops a real deployment too.
+        policy_packs = [str(repo_root / BASELINE_POLICY_PACK), *args.policy_pack]
+        engine = engine_factory(target, stack, policy_packs)
         orchestrator = Orchestrator(engine, stack=stack, target=target, repo=repo, console=out)
         code: int = args.run(orchestrator, args)
         return code
