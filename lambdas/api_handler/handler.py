@@ -1,0 +1,594 @@
+"""REST API handler behind API Gateway (Lambda proxy integration, payload format 1.0).
+
+Routes (the same as shared/api_routes.py declares for the api layer; a test keeps them equal):
+
+- `GET /health`: no AWS call; status, version and request id.
+- `POST /process`: a JSON object `{"name": <string>, "data": <object>}`; answers with an
+  HMAC-SHA256 signature of the body's canonical JSON (keys sorted, no whitespace, UTF-8), keyed
+  with the application secret's `api_key`, which is read through Powertools' parameter cache: at
+  most one Secrets Manager call per SECRET_CACHE_SECONDS, not one per request.
+- `GET /objects/{key+}`: the processing result of the uploaded object `key` (for example
+  `uploads/a b.csv`), read from `result_keys.result_key_for(key)`; 404 when there is none.
+
+Errors are JSON `{"error", "message", "requestId"}` (plus `field` for 422): 400 malformed JSON or
+encoding, 413 body over MAX_BODY_BYTES, 415 content type other than JSON, 404 unknown route or
+result, 405 wrong method (with `Allow`), 422 validation, 500 anything unexpected. A response never
+carries exception text or a traceback: those go to the log only.
+
+Cold start is kept to Powertools' logger, metrics and resolver: boto3 and the parameters utility
+are imported on first use by the routes that call AWS, so `GET /health` never pays for them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import hmac
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import result_keys  # this function's own module, at the archive root
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+# Browsers send `Origin: scheme://host[:port]`, never a path or a trailing slash: a configured
+# origin of another shape could never match, so it is refused at cold start.
+_ORIGIN_PATTERN = re.compile(r"^https?://[^/\s]+$")
+
+# A result document is a few hundred bytes; anything far larger is not ours to relay.
+MAX_RESULT_BYTES = 256 * 1024
+
+MAX_NAME_CHARS = 200
+PROCESS_FIELDS = frozenset({"name", "data"})
+
+
+class ConfigError(RuntimeError):
+    """A required environment variable is missing or invalid."""
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """Everything the compute layer configures, read once per execution environment."""
+
+    bucket_name: str
+    results_prefix: str
+    secret_arn: str
+    secret_cache_seconds: int
+    cors_allowed_origins: tuple[str, ...]
+    max_body_bytes: int
+    app_version: str
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> ApiConfig:
+        required = (
+            "BUCKET_NAME",
+            "RESULTS_PREFIX",
+            "SECRET_ARN",
+            "SECRET_CACHE_SECONDS",
+            "MAX_BODY_BYTES",
+            "APP_VERSION",
+            "POWERTOOLS_SERVICE_NAME",
+            "POWERTOOLS_METRICS_NAMESPACE",
+        )
+        missing = [name for name in required if not environ.get(name, "").strip()]
+        if missing:
+            raise ConfigError(
+                "api_handler cannot start: missing required environment variable(s) "
+                f"{', '.join(missing)} (the compute layer sets them on the function)"
+            )
+        # Optional: absent or empty means no CORS headers at all (same-origin callers only).
+        origins = tuple(
+            origin.strip()
+            for origin in environ.get("CORS_ALLOWED_ORIGINS", "").split(",")
+            if origin.strip()
+        )
+        for origin in origins:
+            if origin != "*" and not _ORIGIN_PATTERN.match(origin):
+                raise ConfigError(
+                    "api_handler cannot start: CORS_ALLOWED_ORIGINS entries must look like "
+                    f"'https://app.example.com' (scheme and host, no path), got {origin!r}"
+                )
+        return cls(
+            bucket_name=environ["BUCKET_NAME"].strip(),
+            results_prefix=environ["RESULTS_PREFIX"].strip(),
+            secret_arn=environ["SECRET_ARN"].strip(),
+            secret_cache_seconds=_positive_int(environ, "SECRET_CACHE_SECONDS"),
+            cors_allowed_origins=origins,
+            max_body_bytes=_positive_int(environ, "MAX_BODY_BYTES"),
+            app_version=environ["APP_VERSION"].strip(),
+        )
+
+
+def _positive_int(environ: Mapping[str, str], name: str) -> int:
+    text = environ[name].strip()
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(
+            f"api_handler cannot start: {name} must be a positive whole number, got {text!r}"
+        )
+    return int(text)
+
+
+CONFIG = ApiConfig.from_environment(os.environ)
+
+logger = Logger()  # service name from POWERTOOLS_SERVICE_NAME
+metrics = Metrics()  # namespace from POWERTOOLS_METRICS_NAMESPACE
+
+
+def _cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
+    if not origins:
+        return None
+    return CORSConfig(allow_origin=origins[0], extra_origins=list(origins[1:]), max_age=300)
+
+
+# debug=False explicitly: with POWERTOOLS_DEV set, Powertools would answer errors with tracebacks.
+app = APIGatewayRestResolver(cors=_cors_config(CONFIG.cors_allowed_origins), debug=False)
+
+# One table drives both the routes below and the 405 answer for a known path with another method.
+HEALTH_RULE = "/health"
+PROCESS_RULE = "/process"
+OBJECTS_RULE = "/objects/.+"  # API Gateway's greedy {key+}: the key may contain slashes
+ROUTE_METHODS: dict[str, tuple[str, ...]] = {
+    HEALTH_RULE: ("GET",),
+    PROCESS_RULE: ("POST",),
+    OBJECTS_RULE: ("GET",),
+}
+# The same shape Powertools compiles for REST routes: trailing slashes are ignored.
+_ROUTE_PATTERNS = tuple(
+    (re.compile(f"^{rule}/*$"), methods) for rule, methods in ROUTE_METHODS.items()
+)
+
+_SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+# Response bodies: compact JSON, encoder built once (json.dumps with options builds one a call).
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+class ApiError(Exception):
+    """An expected failure with the status and message the caller may see."""
+
+    def __init__(
+        self,
+        status: HTTPStatus,
+        error: str,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.field = field
+        self.headers = dict(headers or {})
+
+
+def _request_id() -> str:
+    """API Gateway's request id (what the caller sees in x-amzn-RequestId), else Lambda's."""
+    request_context = app.current_event.raw_event.get("requestContext") or {}
+    request_id = request_context.get("requestId")
+    if isinstance(request_id, str) and request_id:
+        return request_id
+    return str(app.lambda_context.aws_request_id)
+
+
+def _json_response(
+    status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> Response[str]:
+    # Serialised here with the standard encoder: Powertools' own encoder is slower and the
+    # bodies are plain JSON types.
+    return Response(
+        status_code=int(status),  # a plain int: the runtime serialises the dict as JSON
+        content_type="application/json",
+        body=_COMPACT_JSON.encode(body),
+        headers={**_SECURITY_HEADERS, **(headers or {})},
+    )
+
+
+def _error_response(error: ApiError) -> Response[str]:
+    body: dict[str, Any] = {
+        "error": error.error,
+        "message": error.message,
+        "requestId": _request_id(),
+    }
+    if error.field is not None:
+        body["field"] = error.field
+    return _json_response(error.status, body, error.headers)
+
+
+def _handle_api_error(error: ApiError) -> Response[str]:
+    logger.info(
+        "Request rejected",
+        extra={"status": int(error.status), "error": error.error, "field": error.field},
+    )
+    return _error_response(error)
+
+
+def _handle_unexpected(error: Exception) -> Response[str]:
+    # The traceback goes to the log; the caller gets only a generic message and the request id.
+    logger.exception("Unhandled error while serving the request")
+    metrics.add_metric(name="UnhandledErrors", unit=MetricUnit.Count, value=1)
+    return _error_response(
+        ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", "internal server error")
+    )
+
+
+# Registered without decorator syntax: Powertools' exception_handler is untyped. Lookup follows
+# the exception's MRO, so ApiError wins over the catch-all.
+app.exception_handler(ApiError)(_handle_api_error)
+app.exception_handler(Exception)(_handle_unexpected)
+
+
+@app.not_found
+def _handle_not_found(_: NotFoundError) -> Response[str]:
+    path = app.current_event.path
+    allowed = sorted(
+        {
+            method
+            for pattern, methods in _ROUTE_PATTERNS
+            if pattern.match(path)
+            for method in methods
+        }
+    )
+    if allowed:
+        return _error_response(
+            ApiError(
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                f"this path accepts {', '.join(allowed)} only",
+                headers={"Allow": ", ".join(allowed)},
+            )
+        )
+    return _error_response(ApiError(HTTPStatus.NOT_FOUND, "not_found", "no such route"))
+
+
+# AWS clients: created on first use, then reused by every warm invocation
+
+
+@functools.cache
+def _boto_config() -> Any:
+    from botocore.config import Config  # type: ignore[import-untyped, unused-ignore]
+
+    # API Gateway gives up after 29 s: a few quick attempts, with standard mode's capped
+    # exponential backoff and jitter on throttling, 5xx and connection errors.
+    return Config(
+        retries={"mode": "standard", "total_max_attempts": 3},
+        connect_timeout=2,
+        read_timeout=5,
+    )
+
+
+@functools.cache
+def s3_client() -> Any:
+    import boto3  # type: ignore[import-untyped, unused-ignore]
+
+    return boto3.session.Session().client("s3", config=_boto_config())
+
+
+@functools.cache
+def secrets_provider() -> SecretsProvider:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto_config=_boto_config())
+
+
+def _client_error_code(error: Exception) -> str | None:
+    response = getattr(error, "response", None)
+    if not isinstance(response, dict):
+        return None
+    return str(response.get("Error", {}).get("Code", "")) or None
+
+
+# GET /health
+
+
+@app.get(HEALTH_RULE)
+def health() -> Response[str]:
+    return _json_response(
+        HTTPStatus.OK, {"status": "ok", "version": CONFIG.app_version, "requestId": _request_id()}
+    )
+
+
+# POST /process
+
+
+def _header(name: str) -> str:
+    """A request header, case-insensitively (`name` in lower case).
+
+    Read from the raw event: Powertools' `headers` property builds a case-insensitive copy of
+    every header on each access, which is most of this route's own cost.
+    """
+    headers = app.current_event.raw_event.get("headers") or {}
+    for key, value in headers.items():
+        if key.lower() == name:
+            return str(value)
+    return ""
+
+
+def _require_json_content_type() -> None:
+    media_type, _, parameters = _header("content-type").partition(";")
+    if media_type.strip().lower() != "application/json":
+        raise ApiError(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Content-Type must be application/json",
+        )
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in (
+            "utf-8",
+            "utf8",
+        ):
+            raise ApiError(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the JSON body must be encoded as UTF-8",
+            )
+
+
+def _too_large() -> NoReturn:
+    raise ApiError(
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        "payload_too_large",
+        f"the body exceeds {CONFIG.max_body_bytes} bytes",
+    )
+
+
+def _body_bytes() -> bytes:
+    """The raw body, size-checked before anything proportional to its size is done."""
+    event = app.current_event
+    body = event.body or ""
+    limit = CONFIG.max_body_bytes
+    if event.is_base64_encoded:
+        # Base64 is 4 characters per 3 bytes: refuse an oversized body before decoding it.
+        if len(body) > 4 * ((limit + 2) // 3):
+            _too_large()
+        try:
+            data = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST, "invalid_body", "the body is not valid base64"
+            ) from None
+    else:
+        # Every character is at least one UTF-8 byte, so this bound is safe before encoding.
+        if len(body) > limit:
+            _too_large()
+        try:
+            data = body.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST, "invalid_encoding", "the body is not valid UTF-8"
+            ) from None
+    if len(data) > limit:
+        _too_large()
+    return data
+
+
+def _reject_constant(name: str) -> NoReturn:
+    # Python's json accepts NaN and Infinity, which are not JSON and cannot be signed canonically.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # With duplicate keys, what was signed would depend on the parser: refuse them.
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate object key")
+    return result
+
+
+# Built once, like _COMPACT_JSON.
+_CANONICAL_JSON = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+_STRICT_JSON = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+
+
+def _parse_json(data: bytes) -> Any:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST, "invalid_encoding", "the body is not valid UTF-8"
+        ) from None
+    try:
+        return _STRICT_JSON.decode(text)
+    except (ValueError, RecursionError):
+        # ValueError covers JSONDecodeError, duplicate keys and integers too long to convert.
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST, "invalid_json", "the body is not a well-formed JSON document"
+        ) from None
+
+
+def _invalid(field: str, message: str) -> NoReturn:
+    raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", message, field=field)
+
+
+def _validate_process_request(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        _invalid("$", "the body must be a JSON object")
+    unknown = sorted(set(value) - PROCESS_FIELDS)
+    if unknown:
+        _invalid(unknown[0], "unknown field; allowed fields are name and data")
+    if "name" not in value:
+        _invalid("name", "required")
+    name = value["name"]
+    if not isinstance(name, str):
+        _invalid("name", "must be a string")
+    if not 1 <= len(name) <= MAX_NAME_CHARS:
+        _invalid("name", f"must be 1 to {MAX_NAME_CHARS} characters")
+    if not name.isprintable():
+        _invalid("name", "must not contain control characters")
+    if "data" not in value:
+        _invalid("data", "required")
+    if not isinstance(value["data"], dict):
+        _invalid("data", "must be a JSON object")
+    return value
+
+
+def _api_key() -> bytes:
+    secret = secrets_provider().get(
+        CONFIG.secret_arn, transform="json", max_age=CONFIG.secret_cache_seconds
+    )
+    api_key = secret.get("api_key") if isinstance(secret, dict) else None
+    if not isinstance(api_key, str) or not api_key:
+        # Never include the secret (or any part of it) in the error.
+        raise RuntimeError("the application secret has no non-empty string 'api_key'")
+    return api_key.encode("utf-8")
+
+
+@app.post(PROCESS_RULE)
+def process() -> Response[str]:
+    _require_json_content_type()
+    request = _validate_process_request(_parse_json(_body_bytes()))
+    canonical = _CANONICAL_JSON.encode(request).encode("utf-8")
+    signature = hmac.digest(_api_key(), canonical, "sha256").hex()
+    return _json_response(
+        HTTPStatus.OK,
+        {
+            "name": request["name"],
+            "fieldCount": len(request["data"]),
+            "canonicalSha256": hashlib.sha256(canonical).hexdigest(),
+            "signature": signature,
+            "signatureAlgorithm": "HMAC-SHA256",
+            "requestId": _request_id(),
+        },
+    )
+
+
+# GET /objects/{key+}
+
+
+def _object_key() -> str:
+    # API Gateway passes the greedy parameter already URL-decoded; without it (an event built
+    # by hand), the key is the rest of the matched path.
+    key = app.current_event.path_parameters.get("key")
+    if key is None:
+        key = app.current_event.path[len("/objects/") :]
+    return str(key)
+
+
+def _result_exists(result_key: str) -> bool:
+    """Whether a result exists, asked through the listing the role may do under results/."""
+    listing = s3_client().list_objects_v2(Bucket=CONFIG.bucket_name, Prefix=result_key, MaxKeys=1)
+    return any(item.get("Key") == result_key for item in listing.get("Contents", []))
+
+
+def _read_result(result_key: str) -> dict[str, Any] | None:
+    from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
+
+    try:
+        response = s3_client().get_object(Bucket=CONFIG.bucket_name, Key=result_key)
+    except ClientError as error:
+        code = _client_error_code(error)
+        if code in ("NoSuchKey", "404"):
+            return None
+        # S3 answers a missing key with 403 when it does not see s3:ListBucket for the request;
+        # the listing (allowed under results/) tells a missing result from a real denial.
+        if code in ("AccessDenied", "403") and not _result_exists(result_key):
+            return None
+        raise
+    body = response["Body"]
+    try:
+        data = body.read(MAX_RESULT_BYTES + 1)
+    finally:
+        body.close()
+    if len(data) > MAX_RESULT_BYTES:
+        raise RuntimeError("result document larger than MAX_RESULT_BYTES")
+    document = json.loads(data)
+    if not isinstance(document, dict):
+        raise RuntimeError("result document is not a JSON object")
+    return document
+
+
+@app.get(OBJECTS_RULE)
+def get_object_result() -> Response[str]:
+    key = _object_key()
+    try:
+        result_key = result_keys.result_key_for(key, CONFIG.results_prefix)
+    except result_keys.ResultKeyError:
+        _invalid("key", "must be a non-empty S3 key short enough to have a result")
+    document = _read_result(result_key)
+    if document is None:
+        raise ApiError(HTTPStatus.NOT_FOUND, "not_found", "no processing result for this key")
+    return _json_response(
+        HTTPStatus.OK, {"key": key, "result": document, "requestId": _request_id()}
+    )
+
+
+# Entry point
+
+
+def _flush_metrics() -> None:
+    # Powertools warns when flushing an empty metric set; most requests add no metric.
+    if metrics.provider.metric_set:
+        metrics.flush_metrics()
+
+
+def _last_resort_response(event: Any, context: LambdaContext) -> dict[str, Any]:
+    """A 500 for failures outside any route (an event that is not an API Gateway request)."""
+    request_context = event.get("requestContext") if isinstance(event, dict) else None
+    request_id = request_context.get("requestId") if isinstance(request_context, dict) else None
+    if not isinstance(request_id, str) or not request_id:
+        request_id = context.aws_request_id
+    body = {"error": "internal_error", "message": "internal server error", "requestId": request_id}
+    return {
+        "statusCode": HTTPStatus.INTERNAL_SERVER_ERROR.value,
+        "headers": {"Content-Type": "application/json", **_SECURITY_HEADERS},
+        "body": json.dumps(body, separators=(",", ":")),
+        "isBase64Encoded": False,
+    }
+
+
+class _Environment:
+    """State of this execution environment across invocations."""
+
+    cold_start = True
+
+
+def _bind_log_context(event: Any, context: LambdaContext) -> None:
+    """Give every log line the keys Logger.inject_lambda_context would: the Lambda context,
+    cold start, and API Gateway's request id as correlation id.
+
+    Done with the Logger's own append_keys and set_correlation_id because the decorator
+    rebuilds the static keys and runs a JMESPath query on every request: about 20 us, a third
+    of a warm GET /health (measured by tooling/handler_bench.py).
+    """
+    if _Environment.cold_start:
+        logger.append_keys(
+            function_name=context.function_name,
+            function_memory_size=context.memory_limit_in_mb,
+            function_arn=context.invoked_function_arn,
+        )
+    logger.append_keys(
+        cold_start=_Environment.cold_start, function_request_id=context.aws_request_id
+    )
+    _Environment.cold_start = False
+    request_context = event.get("requestContext") if isinstance(event, dict) else None
+    request_id = request_context.get("requestId") if isinstance(request_context, dict) else None
+    logger.set_correlation_id(request_id if isinstance(request_id, str) else None)
+
+
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    _bind_log_context(event, context)
+    try:
+        return app.resolve(event, context)
+    except Exception:
+        logger.exception("Request could not be resolved")
+        metrics.add_metric(name="UnhandledErrors", unit=MetricUnit.Count, value=1)
+        return _last_resort_response(event, context)
+    finally:
+        _flush_metrics()

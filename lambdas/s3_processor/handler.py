@@ -1,0 +1,343 @@
+"""S3 processor: describes every object uploaded under the upload prefix.
+
+S3 invokes this function asynchronously with `ObjectCreated` events. For each record the object is
+read as a stream (never whole: the function has 128-256 MB), its size, content type and SHA-256
+are computed, and a JSON result is written at `result_keys.result_key_for(key)`, where the API
+serves it.
+
+Delivery is at least once, so each object version is processed under Powertools idempotency,
+keyed on bucket, key and version id (or the event's sequencer when the bucket is unversioned) and
+stored in the storage layer's DynamoDB table: a duplicate is skipped and counted. A failing
+record does not stop the others; once all are tried the invocation fails, so Lambda retries and
+finally sends the event to the dead-letter queue, and the records already done are skipped then.
+
+Configuration is read from the environment once, at cold start (see `ProcessorConfig`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from urllib.parse import unquote_plus
+
+import boto3  # type: ignore[import-untyped, unused-ignore]
+import result_keys  # this function's own module, at the archive root
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import S3Event
+from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config  # type: ignore[import-untyped, unused-ignore]
+from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
+
+# Reading 1 MiB at a time keeps memory flat whatever the object's size, while the per-chunk
+# overhead stays negligible next to hashing.
+CHUNK_BYTES = 1024 * 1024
+
+# The idempotency key is `<prefix>#<sha256 of [bucket, key, version]>`. A fixed prefix keeps the
+# keys of already processed objects valid across renames of the function or of this module.
+IDEMPOTENCY_KEY_PREFIX = "s3-processor#object-version"
+
+# Error codes meaning the object version no longer exists: retrying cannot help.
+OBJECT_GONE_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404"})
+
+RESULT_SCHEMA_VERSION = 1
+
+
+class ConfigError(RuntimeError):
+    """A required environment variable is missing or invalid."""
+
+
+class RecordsFailedError(RuntimeError):
+    """Some records failed; raised after all were tried, so Lambda retries the event."""
+
+
+class InvalidRecordError(ValueError):
+    """An S3 event record without the fields needed to identify the object version."""
+
+
+@dataclass(frozen=True)
+class ProcessorConfig:
+    """Everything the compute layer configures, read once per execution environment."""
+
+    bucket_name: str
+    upload_prefix: str
+    results_prefix: str
+    idempotency_table_name: str
+    idempotency_ttl_seconds: int
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> ProcessorConfig:
+        required = (
+            "BUCKET_NAME",
+            "UPLOAD_PREFIX",
+            "RESULTS_PREFIX",
+            "IDEMPOTENCY_TABLE_NAME",
+            "IDEMPOTENCY_TTL_SECONDS",
+        )
+        missing = [name for name in required if not environ.get(name, "").strip()]
+        if missing:
+            raise ConfigError(
+                "s3_processor cannot start: missing required environment variable(s) "
+                f"{', '.join(missing)} (the compute layer sets them on the function)"
+            )
+        ttl_text = environ["IDEMPOTENCY_TTL_SECONDS"].strip()
+        if not ttl_text.isdigit() or int(ttl_text) < 1:
+            raise ConfigError(
+                "s3_processor cannot start: IDEMPOTENCY_TTL_SECONDS must be a positive whole "
+                f"number of seconds, got {ttl_text!r}"
+            )
+        upload_prefix = environ["UPLOAD_PREFIX"].strip()
+        results_prefix = environ["RESULTS_PREFIX"].strip()
+        if upload_prefix.startswith(results_prefix) or results_prefix.startswith(upload_prefix):
+            # Results written under the upload prefix would trigger the processor again, forever.
+            raise ConfigError(
+                "s3_processor cannot start: UPLOAD_PREFIX and RESULTS_PREFIX must not contain "
+                f"each other, got {upload_prefix!r} and {results_prefix!r}"
+            )
+        return cls(
+            bucket_name=environ["BUCKET_NAME"].strip(),
+            upload_prefix=upload_prefix,
+            results_prefix=results_prefix,
+            idempotency_table_name=environ["IDEMPOTENCY_TABLE_NAME"].strip(),
+            idempotency_ttl_seconds=int(ttl_text),
+        )
+
+
+CONFIG = ProcessorConfig.from_environment(os.environ)
+
+# Standard mode retries throttling, 5xx and connection errors with capped exponential backoff and
+# jitter; a permanent error (access denied, missing object) is raised at once.
+BOTO_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 5},
+    connect_timeout=5,
+    read_timeout=30,
+)
+
+logger = Logger()  # service name from POWERTOOLS_SERVICE_NAME
+metrics = Metrics()  # namespace from POWERTOOLS_METRICS_NAMESPACE
+
+# Created at cold start: the init phase is not billed per invocation and runs at full CPU.
+s3_client = boto3.session.Session().client("s3", config=BOTO_CONFIG)
+persistence_store = DynamoDBPersistenceLayer(
+    table_name=CONFIG.idempotency_table_name, boto_config=BOTO_CONFIG
+)
+
+
+def _count_duplicate(response: dict[str, Any], idempotent_data: DataRecord) -> dict[str, Any]:
+    """Powertools calls this instead of the function when the object version was already done."""
+    metrics.add_metric(name="DuplicatesSkipped", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "Duplicate delivery skipped", extra={"idempotency_key": idempotent_data.idempotency_key}
+    )
+    return {**response, "duplicate": True}
+
+
+idempotency_config = IdempotencyConfig(
+    event_key_jmespath="[bucket, key, version]",
+    raise_on_no_idempotency_key=True,
+    expires_after_seconds=CONFIG.idempotency_ttl_seconds,
+    hash_function="sha256",
+    response_hook=_count_duplicate,
+)
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    """One object version named by an event record, with its key already URL-decoded."""
+
+    bucket: str
+    key: str
+    version_id: str | None
+    sequencer: str | None
+
+    @property
+    def version(self) -> str:
+        """What makes a delivery of this upload unique: the version id, else the sequencer."""
+        return self.version_id or self.sequencer or ""
+
+    def identity(self) -> dict[str, str]:
+        return {"bucket": self.bucket, "key": self.key, "version": self.version}
+
+
+def _object_version(record: S3EventRecord) -> ObjectVersion:
+    s3 = record.s3
+    raw_key = s3.get_object.raw_event.get("key")
+    if not isinstance(raw_key, str) or not raw_key:
+        raise InvalidRecordError("the record has no object key")
+    # Keys arrive URL-encoded (a space as '+', '+' as '%2B', UTF-8 percent-escaped), per record.
+    version = ObjectVersion(
+        bucket=s3.bucket.name,
+        key=unquote_plus(raw_key),
+        version_id=s3.get_object.version_id or None,
+        sequencer=s3.get_object.raw_event.get("sequencer") or None,
+    )
+    if not version.version:
+        raise InvalidRecordError("the record has neither a version id nor a sequencer")
+    return version
+
+
+def _process_object(*, identity: dict[str, str], version_id: str | None) -> dict[str, Any]:
+    """Stream one object version, describe it and write the result; runs once per version."""
+    bucket, key = identity["bucket"], identity["key"]
+    # First, so that a key with no possible result key fails before the object is read.
+    result_key = result_keys.result_key_for(key, CONFIG.results_prefix)
+    request: dict[str, str] = {"Bucket": bucket, "Key": key}
+    if version_id:
+        # Read exactly the version the event announced, not whatever is newest now.
+        request["VersionId"] = version_id
+    try:
+        response = s3_client.get_object(**request)
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        if code in OBJECT_GONE_CODES:
+            # Deleted before we got to it: nothing to describe, and retrying cannot bring it back.
+            logger.warning("Object no longer exists; skipped", extra={"error_code": code})
+            metrics.add_metric(name="ObjectsGone", unit=MetricUnit.Count, value=1)
+            return {"status": "gone", "key": key}
+        raise
+
+    digest = hashlib.sha256()
+    size = 0
+    body = response["Body"]
+    try:
+        for chunk in body.iter_chunks(chunk_size=CHUNK_BYTES):
+            digest.update(chunk)
+            size += len(chunk)
+    finally:
+        body.close()
+
+    result = {
+        "schemaVersion": RESULT_SCHEMA_VERSION,
+        "bucket": bucket,
+        "key": key,
+        "versionId": response.get("VersionId") or version_id,
+        "sequencer": identity["version"] if not version_id else None,
+        "size": size,
+        "contentType": response.get("ContentType") or "binary/octet-stream",
+        "sha256": digest.hexdigest(),
+        "eTag": str(response.get("ETag", "")).strip('"'),
+        "processedAt": datetime.now(UTC).isoformat(timespec="milliseconds"),
+    }
+    s3_client.put_object(
+        Bucket=bucket,
+        Key=result_key,
+        Body=json.dumps(result, ensure_ascii=False, sort_keys=True).encode("utf-8"),
+        ContentType="application/json",
+    )
+    metrics.add_metric(name="ObjectsProcessed", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="BytesProcessed", unit=MetricUnit.Bytes, value=size)
+    logger.info(
+        "Object processed",
+        extra={"result_key": result_key, "size": size, "content_type": result["contentType"]},
+    )
+    return {"status": "processed", "key": key, "resultKey": result_key, "size": size}
+
+
+class ProcessObject(Protocol):
+    def __call__(self, *, identity: dict[str, str], version_id: str | None) -> dict[str, Any]: ...
+
+
+# Applied without decorator syntax because Powertools' decorator is untyped; the Protocol keeps
+# the call site checked. Only `identity` is hashed into the idempotency key.
+process_object: ProcessObject = idempotent_function(
+    _process_object,
+    data_keyword_argument="identity",
+    persistence_store=persistence_store,
+    config=idempotency_config,
+    key_prefix=IDEMPOTENCY_KEY_PREFIX,
+)
+
+
+def _skip_reason(record: S3EventRecord, version: ObjectVersion) -> str | None:
+    """Why a well-formed record is not for this function, or None when it is."""
+    if not record.event_name.startswith("ObjectCreated:"):
+        return "not an ObjectCreated event"
+    if version.bucket != CONFIG.bucket_name:
+        return "bucket is not the configured upload bucket"
+    if not version.key.startswith(CONFIG.upload_prefix):
+        return "key is outside the upload prefix"
+    return None
+
+
+def _handle_record(record: S3EventRecord) -> str:
+    version = _object_version(record)
+    with logger.append_context_keys(
+        bucket=version.bucket,
+        object_key=version.key,
+        object_version=version.version,
+        # S3 always sends responseElements; an event built by hand (a replay) may not.
+        s3_request_id=record.raw_event.get("responseElements", {}).get("x-amz-request-id"),
+    ):
+        reason = _skip_reason(record, version)
+        if reason is not None:
+            logger.info("Record ignored", extra={"reason": reason, "event_name": record.event_name})
+            metrics.add_metric(name="RecordsIgnored", unit=MetricUnit.Count, value=1)
+            return "ignored"
+        outcome = process_object(identity=version.identity(), version_id=version.version_id)
+        if outcome.get("duplicate"):
+            return "duplicate"
+        return str(outcome["status"])
+
+
+def _flush_metrics() -> None:
+    # Powertools warns when flushing an empty metric set; only flush when there is something.
+    if metrics.provider.metric_set:
+        metrics.flush_metrics()
+
+
+@logger.inject_lambda_context(
+    correlation_id_path='Records[0].responseElements."x-amz-request-id"', clear_state=True
+)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    """Process every record; fail the invocation afterwards if any record failed."""
+    idempotency_config.register_lambda_context(context)
+    try:
+        return _process_event(event)
+    finally:
+        _flush_metrics()
+
+
+def _process_event(event: dict[str, Any]) -> dict[str, int]:
+    counts = {"processed": 0, "duplicate": 0, "gone": 0, "ignored": 0, "failed": 0}
+    if event.get("Event") == "s3:TestEvent":
+        # S3 sends this once when the notification is configured; there is nothing to process.
+        logger.info("S3 test event ignored")
+        metrics.add_metric(name="TestEventsIgnored", unit=MetricUnit.Count, value=1)
+        return counts
+
+    records = list(S3Event(event).records) if isinstance(event.get("Records"), list) else []
+    if not records:
+        logger.warning("Event without S3 records ignored", extra={"event_keys": sorted(event)})
+        metrics.add_metric(name="RecordsIgnored", unit=MetricUnit.Count, value=1)
+        return counts
+
+    for index, record in enumerate(records):
+        try:
+            counts[_handle_record(record)] += 1
+        except Exception:
+            # Keep going: one bad record must not stop the others. The traceback goes to the
+            # log (never object contents: only keys and error codes reach the messages).
+            counts["failed"] += 1
+            metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=1)
+            logger.exception("Record failed", extra={"record_index": index})
+
+    logger.info("Event processed", extra={"records": len(records), **counts})
+    if counts["failed"]:
+        raise RecordsFailedError(
+            f"{counts['failed']} of {len(records)} record(s) failed; the invocation fails so "
+            "Lambda retries the event (records already done are skipped as duplicates) and "
+            "finally sends it to the dead-letter queue"
+        )
+    return counts

@@ -1,0 +1,252 @@
+"""Fixtures for the Lambda handler tests: dummy credentials, in-process moto, the resources the
+storage and security layers create (with the names shared.naming gives them), a fake Lambda
+context, and each function loaded fresh with the environment the compute layer sets."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3  # type: ignore[import-untyped, unused-ignore]
+import botocore.session  # type: ignore[import-untyped, unused-ignore]
+import pytest
+from moto import mock_aws
+
+from shared.naming import (
+    IDEMPOTENCY_KEY_ATTRIBUTE,
+    IDEMPOTENCY_TTL_ATTRIBUTE,
+    RESULTS_PREFIX,
+    UPLOAD_PREFIX,
+)
+from tests.lambdas.support import API_KEY, NAMES, FunctionLoader
+
+CORS_ORIGIN = "https://app.example.com"
+MAX_BODY_BYTES = 1_048_576
+
+# Mirrors the compute layer's environment for each function (stacks/compute/__main__.py).
+PROCESSOR_ENV = {
+    "BUCKET_NAME": NAMES.upload_bucket,
+    "UPLOAD_PREFIX": UPLOAD_PREFIX,
+    "RESULTS_PREFIX": RESULTS_PREFIX,
+    "IDEMPOTENCY_TABLE_NAME": NAMES.idempotency_table,
+    "IDEMPOTENCY_TTL_SECONDS": "86400",
+    "POWERTOOLS_SERVICE_NAME": "s3-processor",
+    "POWERTOOLS_METRICS_NAMESPACE": NAMES.prefix,
+    "AWS_LAMBDA_FUNCTION_NAME": NAMES.s3_processor_function,
+}
+API_ENV = {
+    "BUCKET_NAME": NAMES.upload_bucket,
+    "RESULTS_PREFIX": RESULTS_PREFIX,
+    "SECRET_CACHE_SECONDS": "300",
+    "CORS_ALLOWED_ORIGINS": CORS_ORIGIN,
+    "MAX_BODY_BYTES": str(MAX_BODY_BYTES),
+    "APP_VERSION": "0123456789ab",
+    "POWERTOOLS_SERVICE_NAME": "api-handler",
+    "POWERTOOLS_METRICS_NAMESPACE": NAMES.prefix,
+    "AWS_LAMBDA_FUNCTION_NAME": NAMES.api_handler_function,
+}
+
+# Variables a developer's shell may carry that would change what the handlers or boto3 do.
+_SCRUBBED_ENV = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_RETRY_MODE",
+    "AWS_MAX_ATTEMPTS",
+    "POWERTOOLS_DEV",
+    "POWERTOOLS_IDEMPOTENCY_DISABLED",
+    "POWERTOOLS_METRICS_DISABLED",
+    "POWERTOOLS_LOG_LEVEL",
+    "POWERTOOLS_PARAMETERS_MAX_AGE",
+    "CORS_ALLOWED_ORIGINS",
+    *PROCESSOR_ENV,
+    *API_ENV,
+    "SECRET_ARN",
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_botocore_loader() -> Iterator[None]:
+    """One botocore data loader for every session the tests and handlers create.
+
+    Each fresh handler import makes new boto3 sessions, and each session would parse the
+    service models' JSON again (about 0.15 s per client). The loader only reads botocore's own
+    data files, so sharing it changes nothing but the time.
+    """
+    original = botocore.session.create_loader
+    loaders: dict[Any, Any] = {}
+
+    def cached_loader(search_path_string: Any = None) -> Any:
+        if search_path_string not in loaders:
+            loaders[search_path_string] = original(search_path_string)
+        return loaders[search_path_string]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", cached_loader)
+        yield
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail fast, and loudly, on any connection or name lookup beyond this machine."""
+    original_connect = socket.socket.connect
+    original_getaddrinfo = socket.getaddrinfo
+
+    def connect(self: socket.socket, address: Any) -> None:
+        if isinstance(address, tuple) and address[0] not in _LOOPBACK:
+            raise ConnectionRefusedError(f"the handler tests may not connect to {address[0]!r}")
+        original_connect(self, address)
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host not in _LOOPBACK and host is not None:
+            raise socket.gaierror(f"the handler tests may not resolve {host!r}")
+        return original_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.fixture(autouse=True)
+def aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Dummy credentials and region only: no test may reach a real AWS account."""
+    for name in _SCRUBBED_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+def aws(aws_credentials: None) -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes of the Lambda context object that Powertools and the handlers read."""
+
+    function_name: str
+    function_version: str = "1"
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = ""
+    log_stream_name: str = "2026/11/27/[1]0123456789abcdef0123456789abcdef"
+    remaining_millis: int = 30_000
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"{NAMES.function_arn(self.function_name)}:live"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_millis
+
+
+@pytest.fixture
+def processor_context() -> FakeLambdaContext:
+    name = NAMES.s3_processor_function
+    return FakeLambdaContext(function_name=name, log_group_name=NAMES.function_log_group(name))
+
+
+@pytest.fixture
+def api_context() -> FakeLambdaContext:
+    name = NAMES.api_handler_function
+    return FakeLambdaContext(function_name=name, log_group_name=NAMES.function_log_group(name))
+
+
+@pytest.fixture
+def loader() -> Iterator[FunctionLoader]:
+    loader = FunctionLoader()
+    yield loader
+    # Powertools keeps a configured logger per service name (handler plus marker attributes);
+    # reset it so the next test's fresh import configures it as a cold start does.
+    for service in ("s3-processor", "api-handler"):
+        service_logger = logging.getLogger(service)
+        for handler in list(service_logger.handlers):
+            service_logger.removeHandler(handler)
+        for marker in (
+            "init",
+            "powertools_handler",
+            "powertools_buffer_config",
+            "powertools_buffer_cache",
+        ):
+            if hasattr(service_logger, marker):
+                delattr(service_logger, marker)
+
+
+@pytest.fixture
+def s3(aws: None) -> Any:
+    return boto3.client("s3", region_name="us-east-1")
+
+
+@pytest.fixture
+def bucket(s3: Any) -> str:
+    """The upload bucket, versioned as the storage layer creates it."""
+    s3.create_bucket(Bucket=NAMES.upload_bucket)
+    s3.put_bucket_versioning(
+        Bucket=NAMES.upload_bucket, VersioningConfiguration={"Status": "Enabled"}
+    )
+    return NAMES.upload_bucket
+
+
+@pytest.fixture
+def dynamodb(aws: None) -> Any:
+    return boto3.client("dynamodb", region_name="us-east-1")
+
+
+@pytest.fixture
+def table(dynamodb: Any) -> str:
+    """The idempotency table with the storage layer's key and TTL attributes."""
+    dynamodb.create_table(
+        TableName=NAMES.idempotency_table,
+        KeySchema=[{"AttributeName": IDEMPOTENCY_KEY_ATTRIBUTE, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": IDEMPOTENCY_KEY_ATTRIBUTE, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=NAMES.idempotency_table,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": IDEMPOTENCY_TTL_ATTRIBUTE},
+    )
+    return NAMES.idempotency_table
+
+
+@pytest.fixture
+def secret_arn(aws: None) -> str:
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    created = client.create_secret(Name=NAMES.secret, SecretString=f'{{"api_key": "{API_KEY}"}}')
+    arn: str = created["ARN"]
+    return arn
+
+
+@pytest.fixture
+def processor(
+    bucket: str, table: str, loader: FunctionLoader, monkeypatch: pytest.MonkeyPatch
+) -> ModuleType:
+    for name, value in PROCESSOR_ENV.items():
+        monkeypatch.setenv(name, value)
+    return loader.load("s3_processor")
+
+
+@pytest.fixture
+def api(
+    bucket: str, secret_arn: str, loader: FunctionLoader, monkeypatch: pytest.MonkeyPatch
+) -> ModuleType:
+    for name, value in API_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SECRET_ARN", secret_arn)
+    return loader.load("api_handler")

@@ -1,0 +1,289 @@
+"""Helpers shared by the handler tests: events from the fixture files, fault injection, and
+reading what the handlers printed (Powertools logs and EMF metrics are JSON lines on stdout)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib
+import io
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import quote_plus
+
+from botocore.awsrequest import AWSResponse  # type: ignore[import-untyped, unused-ignore]
+
+from shared.naming import AwsLocation, ResourceNames
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LAMBDAS_DIR = REPO_ROOT / "lambdas"
+EVENTS_DIR = Path(__file__).resolve().parent / "events"
+
+# moto's default account, so ARNs built by shared.naming are the ARNs moto creates.
+LOCATION = AwsLocation("aws", "us-east-1", "123456789012")
+NAMES = ResourceNames(environment="dev", location=LOCATION)
+
+# A value that must never appear in any response, log line or metric.
+API_KEY = "test-api-key-0123456789abcdef"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A fresh copy of events/<name>.json (see events/README.md for the AWS documentation)."""
+    data: dict[str, Any] = json.loads((EVENTS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    return data
+
+
+def s3_record(
+    key: str,
+    *,
+    bucket: str = NAMES.upload_bucket,
+    version_id: str | None = None,
+    sequencer: str = "0055AED6DCD90281E5",
+    event_name: str = "ObjectCreated:Put",
+    size: int = 0,
+) -> dict[str, Any]:
+    """One ObjectCreated record for `key`, URL-encoded the way S3 encodes notification keys."""
+    record: dict[str, Any] = copy.deepcopy(load_event("s3_object_created")["Records"][0])
+    record["eventName"] = event_name
+    record["s3"]["bucket"]["name"] = bucket
+    record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
+    obj = record["s3"]["object"]
+    obj["key"] = quote_plus(key, safe="/")
+    obj["size"] = size
+    obj["sequencer"] = sequencer
+    if version_id is None:
+        obj.pop("versionId", None)
+    else:
+        obj["versionId"] = version_id
+    return record
+
+
+def s3_event(*records: dict[str, Any]) -> dict[str, Any]:
+    return {"Records": list(records)}
+
+
+def api_event(
+    method: str,
+    path: str,
+    *,
+    body: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    path_parameters: Mapping[str, str] | None = None,
+    is_base64_encoded: bool = False,
+    request_id: str = "a1b2c3d4-0000-4000-8000-000000000001",
+) -> dict[str, Any]:
+    """A REST API proxy event (payload 1.0), from the fixture file, for `method path`."""
+    event = load_event("apigw_rest_proxy")
+    all_headers = {**event["headers"], **(headers or {})}
+    event["httpMethod"] = method
+    event["path"] = path
+    event["headers"] = all_headers
+    event["multiValueHeaders"] = {name: [value] for name, value in all_headers.items()}
+    event["pathParameters"] = dict(path_parameters) if path_parameters is not None else None
+    event["body"] = body
+    event["isBase64Encoded"] = is_base64_encoded
+    context = event["requestContext"]
+    context["httpMethod"] = method
+    context["path"] = f"/prod{path}"
+    context["requestId"] = request_id
+    if path.startswith("/objects/"):
+        event["resource"] = context["resourcePath"] = "/objects/{key+}"
+    else:
+        event["resource"] = context["resourcePath"] = path
+    return event
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """Every JSON object line of captured stdout (logs and EMF), in order."""
+    lines = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("{"):
+            parsed = json.loads(stripped)
+            if isinstance(parsed, dict):
+                lines.append(parsed)
+    return lines
+
+
+def emf_metrics(text: str) -> dict[str, float]:
+    """Sum of every EMF metric value printed, by metric name."""
+    totals: dict[str, float] = {}
+    for line in json_lines(text):
+        if "_aws" not in line:
+            continue
+        for directive in line["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                value = line[metric["Name"]]
+                values = value if isinstance(value, list) else [value]
+                totals[metric["Name"]] = totals.get(metric["Name"], 0.0) + sum(values)
+    return totals
+
+
+def log_messages(text: str) -> list[dict[str, Any]]:
+    return [line for line in json_lines(text) if "_aws" not in line and "message" in line]
+
+
+class _CurrentStdout(io.TextIOBase):
+    """Writes to whatever sys.stdout is at the time of the write."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+@dataclass
+class FunctionLoader:
+    """Imports a function folder's `handler` fresh, as Lambda does in a new environment.
+
+    Both folders have a `handler` (and a `result_keys`) module, so each load puts its folder
+    first on sys.path, imports, then removes the folder's modules from sys.modules again: the
+    returned module object keeps working and the other folder can be loaded next.
+    """
+
+    loaded: list[ModuleType] = field(default_factory=list)
+
+    def load(self, function: str) -> ModuleType:
+        folder = LAMBDAS_DIR / function
+        own_modules = {path.stem for path in folder.glob("*.py")}
+        self._forget(own_modules)
+        sys.path.insert(0, str(folder))
+        # Powertools' logger keeps the stream it finds at import; give it one that always
+        # writes to the current sys.stdout, which pytest replaces for every test phase.
+        real_stdout, sys.stdout = sys.stdout, _CurrentStdout()
+        try:
+            module = importlib.import_module("handler")
+        finally:
+            sys.stdout = real_stdout
+            sys.path.remove(str(folder))
+            self._forget(own_modules)
+        self.loaded.append(module)
+        return module
+
+    @staticmethod
+    def _forget(names: set[str]) -> None:
+        for name in names:
+            sys.modules.pop(name, None)
+
+
+class _Raw:
+    """The minimal raw stream botocore reads an HTTP response body from."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.read()
+
+    def close(self) -> None:
+        self._body = b""
+
+    def read(self, amt: int | None = None) -> bytes:
+        if amt is None:
+            body, self._body = self._body, b""
+        else:
+            body, self._body = self._body[:amt], self._body[amt:]
+        return body
+
+
+class PatternStream:
+    """A deterministic body of `size` bytes, produced as it is read and never held whole.
+
+    Reading it all at once (`read()` without a size) fails the test: a handler streaming with
+    bounded memory never does that.
+    """
+
+    BLOCK = hashlib.sha256(b"pattern").digest() * 2048  # 64 KiB, not trivially compressible
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.position = 0
+        self.largest_read = 0
+        self.closed = False
+
+    def read(self, amt: int | None = None) -> bytes:
+        if amt is None:
+            raise AssertionError("the whole object was read into memory at once")
+        amt = min(amt, self.size - self.position)
+        self.largest_read = max(self.largest_read, amt)
+        offset = self.position % len(self.BLOCK)
+        repeats = (offset + amt) // len(self.BLOCK) + 1
+        chunk = (self.BLOCK * repeats)[offset : offset + amt]
+        self.position += amt
+        return chunk
+
+    def close(self) -> None:
+        self.closed = True
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        while chunk := self.read(1024 * 1024):
+            yield chunk
+
+    @classmethod
+    def sha256(cls, size: int) -> str:
+        digest = hashlib.sha256()
+        for chunk in cls(size).stream():
+            digest.update(chunk)
+        return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What to answer in AWS's place: an HTTP response, or a connection error to raise."""
+
+    status: int = 500
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    raise_error: Exception | None = None
+    stream: Any = None  # a raw stream (PatternStream) to answer with instead of `body`
+
+
+def s3_error(status: int, code: str) -> Answer:
+    body = f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"
+    body += "<Message>injected by the test</Message></Error>"
+    return Answer(status=status, body=body.encode(), headers={"Content-Type": "application/xml"})
+
+
+def json_error(status: int, code: str) -> Answer:
+    body = json.dumps({"__type": code, "message": "injected by the test"}).encode()
+    return Answer(
+        status=status,
+        body=body,
+        headers={"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code},
+    )
+
+
+class InjectedAnswers:
+    """Answers the next sends of one operation of one client with the given answers, then
+    lets the requests through to moto; counts every send (retries included).
+
+    Registered on `before-send`, so the request has gone through botocore's whole pipeline and
+    its retry handler sees the answer exactly as if it came from the network. moto's own
+    handler runs on the same event: the answered request is pointed at an address moto does not
+    serve (and that is never contacted: botocore takes the first answer), so an injected
+    throttle has no side effect on moto's state, as a real one has none on AWS.
+    """
+
+    def __init__(self, client: Any, operation: str, answers: list[Answer] | None = None) -> None:
+        self.answers = list(answers or [])
+        self.sends = 0
+        service = client.meta.service_model.service_id.hyphenize()
+        client.meta.events.register_first(f"before-send.{service}.{operation}", self)
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
+        self.sends += 1
+        if not self.answers:
+            return None
+        answer = self.answers.pop(0)
+        if answer.raise_error is not None:
+            raise answer.raise_error
+        url = request.url
+        request.url = "http://127.0.0.1:9/answered-by-the-test"
+        raw = answer.stream if answer.stream is not None else _Raw(answer.body)
+        return AWSResponse(url, answer.status, dict(answer.headers), raw)

@@ -1,0 +1,534 @@
+"""The API handler on moto: every route, every error status, CORS, the secret cache, and no
+exception text or traceback in any response."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from datetime import datetime, timedelta
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from shared.api_routes import ROUTES
+from tests.lambdas.conftest import API_ENV, CORS_ORIGIN, MAX_BODY_BYTES, FakeLambdaContext
+from tests.lambdas.support import API_KEY, NAMES, InjectedAnswers, api_event
+
+JSON = {"Content-Type": "application/json"}
+REQUEST_ID = "a1b2c3d4-0000-4000-8000-000000000001"
+
+# What must never reach a caller: Python's error vocabulary and the secret.
+LEAK_MARKERS = ("Traceback", 'File "', "Error:", "Exception", "botocore", API_KEY)
+
+
+def call(api: ModuleType, context: FakeLambdaContext, event: dict[str, Any]) -> dict[str, Any]:
+    """Invoke the handler and check what every response must satisfy."""
+    response: dict[str, Any] = api.lambda_handler(event, context)
+    assert type(response["statusCode"]) is int
+    body = response["body"]
+    for marker in LEAK_MARKERS:
+        assert marker not in body, f"{marker!r} leaked into a response: {body}"
+    return response
+
+
+def body_of(response: dict[str, Any]) -> dict[str, Any]:
+    headers = response["multiValueHeaders"]
+    assert headers["Content-Type"] == ["application/json"]
+    document: dict[str, Any] = json.loads(response["body"])
+    return document
+
+
+def header(response: dict[str, Any], name: str) -> str | None:
+    values = response["multiValueHeaders"].get(name)
+    return ",".join(values) if values else None
+
+
+def process_event(
+    body: str, headers: dict[str, str] | None = None, **kwargs: Any
+) -> dict[str, Any]:
+    return api_event(
+        "POST", "/process", body=body, headers=JSON if headers is None else headers, **kwargs
+    )
+
+
+def test_routes_are_the_ones_the_api_layer_declares(api: ModuleType) -> None:
+    declared = {(route.method, route.path.replace("{key+}", ".+")) for route in ROUTES}
+    served = {(method, rule) for rule, methods in api.ROUTE_METHODS.items() for method in methods}
+    assert served == declared
+
+
+# GET /health
+
+
+def test_health_reports_status_version_and_request_id_without_aws(
+    api: ModuleType, api_context: FakeLambdaContext
+) -> None:
+    response = call(api, api_context, api_event("GET", "/health"))
+
+    assert response["statusCode"] == 200
+    assert body_of(response) == {"status": "ok", "version": "0123456789ab", "requestId": REQUEST_ID}
+    # No AWS client was even created, let alone called.
+    assert api.s3_client.cache_info().currsize == 0
+    assert api.secrets_provider.cache_info().currsize == 0
+
+
+def test_configuration_is_read_once_at_cold_start(
+    api: ModuleType, api_context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APP_VERSION", "changed-after-cold-start")
+    response = call(api, api_context, api_event("GET", "/health"))
+    assert body_of(response)["version"] == "0123456789ab"
+
+
+def test_health_ignores_a_trailing_slash(api: ModuleType, api_context: FakeLambdaContext) -> None:
+    assert call(api, api_context, api_event("GET", "/health/"))["statusCode"] == 200
+
+
+# CORS
+
+
+def test_cors_headers_only_for_a_configured_origin(
+    api: ModuleType, api_context: FakeLambdaContext
+) -> None:
+    allowed = call(api, api_context, api_event("GET", "/health", headers={"Origin": CORS_ORIGIN}))
+    other = call(
+        api, api_context, api_event("GET", "/health", headers={"Origin": "https://evil.example"})
+    )
+
+    assert header(allowed, "Access-Control-Allow-Origin") == CORS_ORIGIN
+    assert header(other, "Access-Control-Allow-Origin") is None
+
+
+def test_cors_preflight_is_answered(api: ModuleType, api_context: FakeLambdaContext) -> None:
+    preflight = call(
+        api,
+        api_context,
+        api_event(
+            "OPTIONS",
+            "/process",
+            headers={"Origin": CORS_ORIGIN, "Access-Control-Request-Method": "POST"},
+        ),
+    )
+
+    assert preflight["statusCode"] == 204
+    assert header(preflight, "Access-Control-Allow-Origin") == CORS_ORIGIN
+    assert "POST" in (header(preflight, "Access-Control-Allow-Methods") or "")
+
+
+def test_no_cors_headers_when_no_origin_is_configured(
+    api: ModuleType, api_context: FakeLambdaContext, loader: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CORS_ALLOWED_ORIGINS", "")
+    without_cors = loader.load("api_handler")
+    response = call(
+        without_cors, api_context, api_event("GET", "/health", headers={"Origin": CORS_ORIGIN})
+    )
+
+    assert response["statusCode"] == 200
+    assert not any(name.startswith("Access-Control-") for name in response["multiValueHeaders"])
+
+
+# POST /process
+
+
+def test_process_signs_the_canonical_body_with_the_secret(
+    api: ModuleType, api_context: FakeLambdaContext
+) -> None:
+    request = {"name": "invoice", "data": {"b": [1, 2.5, None], "a": {"z": True, "é": "ü"}}}
+    response = call(api, api_context, process_event(json.dumps(request, indent=2)))
+
+    assert response["statusCode"] == 200
+    result = body_of(response)
+    canonical = json.dumps(
+        request, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode()
+    assert result == {
+        "name": "invoice",
+        "fieldCount": 2,
+        "canonicalSha256": hashlib.sha256(canonical).hexdigest(),
+        "signature": hmac.new(API_KEY.encode(), canonical, hashlib.sha256).hexdigest(),
+        "signatureAlgorithm": "HMAC-SHA256",
+        "requestId": REQUEST_ID,
+    }
+
+
+def test_process_accepts_a_base64_encoded_utf8_body(
+    api: ModuleType, api_context: FakeLambdaContext
+) -> None:
+    body = base64.b64encode(json.dumps({"name": "b64", "data": {}}).encode()).decode()
+    response = call(api, api_context, process_event(body, is_base64_encoded=True))
+    assert response["statusCode"] == 200
+
+
+def test_process_accepts_a_utf8_charset_parameter(
+    api: ModuleType, api_context: FakeLambdaContext
+) -> None:
+    event = process_event(
+        '{"name":"n","data":{}}', {"content-type": "Application/JSON; charset=UTF-8"}
+    )
+    assert call(api, api_context, event)["statusCode"] == 200
+
+
+def test_the_secret_is_fetched_once_across_many_warm_requests(
+    api: ModuleType, api_context: FakeLambdaContext
+) -> None:
+    counter = InjectedAnswers(api.secrets_provider().client, "GetSecretValue")
+
+    statuses = {
+        call(api, api_context, process_event(json.dumps({"name": f"n{i}", "data": {"i": i}})))[
+            "statusCode"
+        ]
+        for i in range(50)
+    }
+
+    assert statuses == {200}
+    assert counter.sends == 1
+
+
+def test_the_secret_is_fetched_again_after_the_cache_period(
+    api: ModuleType, api_context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counter = InjectedAnswers(api.secrets_provider().client, "GetSecretValue")
+    event = process_event('{"name":"n","data":{}}')
+    call(api, api_context, event)
+    call(api, api_context, event)
+
+    # Powertools' cache compares with datetime.now(); move "now" past SECRET_CACHE_SECONDS.
+    later = datetime.now() + timedelta(seconds=int(API_ENV["SECRET_CACHE_SECONDS"]) + 1)
+
+    class _Later(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return later
+
+    monkeypatch.setattr("aws_lambda_powertools.utilities.parameters.base.datetime", _Later)
+    call(api, api_context, event)
+    call(api, api_context, event)
+
+    assert counter.sends == 2
+
+
+# Errors
+
+
+def _error(response: dict[str, Any], status: int, error: str) -> dict[str, Any]:
+    assert response["statusCode"] == status, response["body"]
+    body = body_of(response)
+    assert body["error"] == error
+    assert body["requestId"] == REQUEST_ID
+    assert body["message"]
+    return body
+
+
+@pytest.mark.parametrize(
+    ("body", "is_base64_encoded", "error"),
+    [
+        ("{not json", False, "invalid_json"),
+        ('{"name": "x", "data": {}', False, "invalid_json"),
+        ("", False, "invalid_json"),
+        ('{"name": "x", "name": "y", "data": {}}', False, "invalid_json"),
+        ('{"name": "x", "data": {"v": NaN}}', False, "invalid_json"),
+        ('{"name": "x", "data": {"v": ' + "9" * 5000 + "}}", False, "invalid_json"),
+        ("[" * 100_000 + "]" * 100_000, False, "invalid_json"),
+        ('{"name": "\ud800", "data": {}}', False, "invalid_encoding"),
+        (base64.b64encode(b'{"name": "\xff\xfe", "data": {}}').decode(), True, "invalid_encoding"),
+        (base64.b64encode(b"\xc3\x28\xa0\xa1").decode(), True, "invalid_encoding"),
+        ("not base64!", True, "invalid_body"),
+    ],
+    ids=[
+        "malformed",
+        "truncated",
+        "empty",
+        "duplicate-key",
+        "nan",
+        "huge-integer",
+        "deep-nesting",
+        "lone-surrogate",
+        "non-utf8-in-string",
+        "non-utf8-bytes",
+        "bad-base64",
+    ],
+)
+def test_a_body_that_is_not_utf8_json_is_a_400(
+    api: ModuleType, api_context: FakeLambdaContext, body: str, is_base64_encoded: bool, error: str
+) -> None:
+    response = call(api, api_context, process_event(body, is_base64_encoded=is_base64_encoded))
+    _error(response, 400, error)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Content-Type": "text/plain"},
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        {"Content-Type": "application/json-patch+json"},
+        {"Content-Type": "application/json; charset=latin-1"},
+    ],
+    ids=["missing", "text", "form", "json-patch", "latin-1"],
+)
+def test_a_content_type_other_than_json_is_a_415(
+    api: ModuleType, api_context: FakeLambdaContext, headers: dict[str, str]
+) -> None:
+    response = call(api, api_context, process_event('{"name":"x","data":{}}', headers))
+    _error(response, 415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize(
+    ("body", "is_base64_encoded"),
+    [
+        ('{"name":"x","data":{"pad":"' + "x" * (16 * 1024 * 1024) + '"}}', False),
+        ("A" * (MAX_BODY_BYTES * 2), True),
+        ('{"name":"x","data":{"pad":"' + "é" * (MAX_BODY_BYTES // 2) + '"}}', False),
+    ],
+    ids=["16MB-text", "2MB-base64", "multibyte-over-limit"],
+)
+def test_a_body_over_the_limit_is_a_413(
+    api: ModuleType, api_context: FakeLambdaContext, body: str, is_base64_encoded: bool
+) -> None:
+    response = call(api, api_context, process_event(body, is_base64_encoded=is_base64_encoded))
+    _error(response, 413, "payload_too_large")
+
+
+def test_a_body_at_the_limit_is_accepted(api: ModuleType, api_context: FakeLambdaContext) -> None:
+    prefix, suffix = '{"name":"x","data":{"pad":"', '"}}'
+    body = prefix + "x" * (MAX_BODY_BYTES - len(prefix) - len(suffix)) + suffix
+    assert len(body.encode()) == MAX_BODY_BYTES
+    assert call(api, api_context, process_event(body))["statusCode"] == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('["a list"]', "$"),
+        ('"a string"', "$"),
+        ('{"data": {}}', "name"),
+        ('{"name": 5, "data": {}}', "name"),
+        ('{"name": "", "data": {}}', "name"),
+        ('{"name": "' + "n" * 201 + '", "data": {}}', "name"),
+        ('{"name": "line\\nbreak", "data": {}}', "name"),
+        ('{"name": "x"}', "data"),
+        ('{"name": "x", "data": [1, 2]}', "data"),
+        ('{"name": "x", "data": {}, "extra": 1}', "extra"),
+    ],
+    ids=[
+        "array",
+        "string",
+        "missing-name",
+        "name-not-string",
+        "empty-name",
+        "long-name",
+        "control-char",
+        "missing-data",
+        "data-not-object",
+        "unknown-field",
+    ],
+)
+def test_a_body_failing_validation_is_a_422_naming_the_field(
+    api: ModuleType, api_context: FakeLambdaContext, body: str, field: str
+) -> None:
+    response = call(api, api_context, process_event(body))
+    assert _error(response, 422, "validation_error")["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/nothing"), ("GET", "/"), ("POST", "/objects"), ("GET", "/healthz")],
+)
+def test_an_unknown_route_is_a_404(
+    api: ModuleType, api_context: FakeLambdaContext, method: str, path: str
+) -> None:
+    _error(call(api, api_context, api_event(method, path)), 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/health", "GET"),
+        ("POST", "/health", "GET"),
+        ("GET", "/process", "POST"),
+        ("PUT", "/process", "POST"),
+        ("DELETE", "/objects/uploads/a.csv", "GET"),
+    ],
+)
+def test_a_known_path_with_another_method_is_a_405_with_allow(
+    api: ModuleType, api_context: FakeLambdaContext, method: str, path: str, allow: str
+) -> None:
+    response = call(api, api_context, api_event(method, path))
+    _error(response, 405, "method_not_allowed")
+    assert header(response, "Allow") == allow
+
+
+def test_an_unexpected_error_is_a_generic_500_with_the_request_id(
+    api: ModuleType,
+    api_context: FakeLambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def explode() -> bytes:
+        raise RuntimeError("internal detail that must stay in the logs")
+
+    monkeypatch.setattr(api, "_api_key", explode)
+    response = call(api, api_context, process_event('{"name":"x","data":{}}'))
+
+    body = _error(response, 500, "internal_error")
+    assert body == {
+        "error": "internal_error",
+        "message": "internal server error",
+        "requestId": REQUEST_ID,
+    }
+    assert "internal detail" not in response["body"]
+    # The detail is in the log, with the same request id as correlation id.
+    logged = capsys.readouterr().out
+    assert "internal detail that must stay in the logs" in logged
+    assert f'"correlation_id":"{REQUEST_ID}"' in logged
+
+
+def test_a_secret_without_api_key_is_a_generic_500(
+    api: ModuleType, api_context: FakeLambdaContext, secret_arn: str
+) -> None:
+    client = api.secrets_provider().client
+    client.put_secret_value(SecretId=secret_arn, SecretString='{"not_the_key": "value"}')
+    response = call(api, api_context, process_event('{"name":"x","data":{}}'))
+    _error(response, 500, "internal_error")
+
+
+def test_an_event_that_is_not_an_api_request_is_a_generic_500(
+    api: ModuleType, api_context: FakeLambdaContext
+) -> None:
+    response = call(api, api_context, {"unexpected": "shape"})
+
+    assert response["statusCode"] == 500
+    body = json.loads(response["body"])
+    assert body == {
+        "error": "internal_error",
+        "message": "internal server error",
+        "requestId": api_context.aws_request_id,
+    }
+
+
+def test_neither_request_bodies_nor_the_secret_reach_the_logs(
+    api: ModuleType, api_context: FakeLambdaContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = "private-request-content-51c2"
+    call(api, api_context, process_event(json.dumps({"name": "x", "data": {"k": marker}})))
+    call(api, api_context, process_event('{"name": 5, "data": {"k": "' + marker + '"}}'))
+
+    output = capsys.readouterr().out
+    assert API_KEY not in output
+    assert marker not in output  # no event logging (Powertools' debug mode would print it)
+
+
+def test_log_lines_carry_the_lambda_context_and_the_request_id_as_correlation_id(
+    api: ModuleType, api_context: FakeLambdaContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    call(api, api_context, process_event('{"name": 5, "data": {}}', request_id="first-request"))
+    call(api, api_context, process_event('{"data": {}}', request_id="second-request"))
+
+    lines = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if "Request rejected" in line
+    ]
+    assert [line["correlation_id"] for line in lines] == ["first-request", "second-request"]
+    assert [line["cold_start"] for line in lines] == [True, False]
+    assert [line["field"] for line in lines] == ["name", "name"]
+    for line in lines:
+        assert line["function_request_id"] == api_context.aws_request_id
+        assert line["function_name"] == NAMES.api_handler_function
+        assert line["service"] == "api-handler"
+
+
+# GET /objects/{key+}
+
+
+def test_a_missing_result_is_a_404(api: ModuleType, api_context: FakeLambdaContext) -> None:
+    event = api_event(
+        "GET", "/objects/uploads/none.csv", path_parameters={"key": "uploads/none.csv"}
+    )
+    _error(call(api, api_context, event), 404, "not_found")
+
+
+def test_a_stored_result_is_returned(
+    api: ModuleType, api_context: FakeLambdaContext, s3: Any
+) -> None:
+    document = {"key": "uploads/x y.csv", "size": 3, "sha256": "abc"}
+    s3.put_object(
+        Bucket=NAMES.upload_bucket, Key="results/uploads/x y.csv.json", Body=json.dumps(document)
+    )
+    event = api_event("GET", "/objects/uploads/x y.csv", path_parameters={"key": "uploads/x y.csv"})
+
+    response = call(api, api_context, event)
+
+    assert response["statusCode"] == 200
+    assert body_of(response) == {
+        "key": "uploads/x y.csv",
+        "result": document,
+        "requestId": REQUEST_ID,
+    }
+
+
+def test_the_key_falls_back_to_the_path_without_path_parameters(
+    api: ModuleType, api_context: FakeLambdaContext, s3: Any
+) -> None:
+    s3.put_object(Bucket=NAMES.upload_bucket, Key="results/uploads/p.csv.json", Body=b"{}")
+    response = call(api, api_context, api_event("GET", "/objects/uploads/p.csv"))
+    assert body_of(response)["key"] == "uploads/p.csv"
+
+
+def test_a_key_too_long_for_a_result_is_a_422(
+    api: ModuleType, api_context: FakeLambdaContext
+) -> None:
+    key = "uploads/" + "k" * 1020
+    event = api_event("GET", f"/objects/{key}", path_parameters={"key": key})
+    assert _error(call(api, api_context, event), 422, "validation_error")["field"] == "key"
+
+
+@pytest.mark.parametrize(
+    ("missing", "present"),
+    [
+        ("BUCKET_NAME", True),
+        ("RESULTS_PREFIX", True),
+        ("SECRET_ARN", True),
+        ("SECRET_CACHE_SECONDS", True),
+        ("MAX_BODY_BYTES", True),
+        ("APP_VERSION", True),
+        ("POWERTOOLS_METRICS_NAMESPACE", True),
+        ("BUCKET_NAME", False),
+    ],
+)
+def test_a_missing_variable_fails_the_cold_start_naming_it(
+    api: ModuleType, loader: Any, monkeypatch: pytest.MonkeyPatch, missing: str, present: bool
+) -> None:
+    if present:
+        monkeypatch.setenv(missing, "  ")  # set but blank counts as missing
+    else:
+        monkeypatch.delenv(missing)
+    with pytest.raises(
+        RuntimeError, match=rf"missing required environment variable\(s\) {missing} "
+    ):
+        loader.load("api_handler")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("MAX_BODY_BYTES", "1MB", "MAX_BODY_BYTES must be a positive whole number"),
+        ("SECRET_CACHE_SECONDS", "-5", "SECRET_CACHE_SECONDS must be a positive whole number"),
+        ("CORS_ALLOWED_ORIGINS", "https://ok.example,https://bad.example/", "CORS_ALLOWED_ORIGINS"),
+    ],
+)
+def test_an_invalid_variable_fails_the_cold_start_naming_it(
+    api: ModuleType,
+    loader: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    value: str,
+    message: str,
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(RuntimeError, match=message):
+        loader.load("api_handler")

@@ -1,0 +1,120 @@
+"""What the two functions must agree on although they are packaged separately: where results
+live, and what each archive needs at run time."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import sys
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.lambdas.conftest import FakeLambdaContext
+from tests.lambdas.support import LAMBDAS_DIR, NAMES, api_event, s3_event, s3_record
+
+FUNCTIONS = ("s3_processor", "api_handler")
+
+# Provided by the Lambda Python runtime, so deliberately not bundled.
+RUNTIME_PROVIDED = {"boto3", "botocore"}
+
+SAMPLE_KEYS = (
+    "uploads/a b.csv",
+    "uploads/a+b.csv",
+    "uploads/ünïcødé/日本語 ファイル.txt",
+    "uploads/nested/x%20y/z.bin",
+    "uploads/trailing/",
+)
+
+
+def test_the_result_key_module_is_identical_in_both_archives() -> None:
+    processor_copy = (LAMBDAS_DIR / "s3_processor" / "result_keys.py").read_bytes()
+    api_copy = (LAMBDAS_DIR / "api_handler" / "result_keys.py").read_bytes()
+    assert processor_copy == api_copy, "edit result_keys.py in both function folders alike"
+
+
+def test_both_functions_map_keys_to_the_same_result_key(
+    processor: ModuleType, api: ModuleType
+) -> None:
+    for key in SAMPLE_KEYS:
+        expected = f"results/{key}.json"
+        assert processor.result_keys.result_key_for(key, "results/") == expected
+        assert api.result_keys.result_key_for(key, "results/") == expected
+
+
+@pytest.mark.parametrize("key", SAMPLE_KEYS[:4])
+def test_a_result_the_processor_wrote_is_served_by_the_api(
+    processor: ModuleType,
+    api: ModuleType,
+    processor_context: FakeLambdaContext,
+    api_context: FakeLambdaContext,
+    s3: Any,
+    key: str,
+) -> None:
+    version = s3.put_object(
+        Bucket=NAMES.upload_bucket, Key=key, Body=b"payload", ContentType="text/plain"
+    )
+    processor.lambda_handler(
+        s3_event(s3_record(key, version_id=version["VersionId"])), processor_context
+    )
+
+    # API Gateway hands the greedy path parameter over URL-decoded.
+    response = api.lambda_handler(
+        api_event("GET", f"/objects/{key}", path_parameters={"key": key}), api_context
+    )
+
+    assert response["statusCode"] == 200
+    body = json.loads(response["body"])
+    assert body["key"] == key
+    assert body["result"]["key"] == key
+    assert body["result"]["size"] == len(b"payload")
+    assert body["result"]["contentType"] == "text/plain"
+    assert body["result"]["versionId"] == version["VersionId"]
+
+
+def _imported_top_level_modules(path: Any) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _requirements(function: str) -> dict[str, str]:
+    pins: dict[str, str] = {}
+    for line in (LAMBDAS_DIR / function / "requirements.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            match = re.fullmatch(r"([A-Za-z0-9_.-]+)==([0-9][A-Za-z0-9.]*)", line)
+            assert match, f"{function}/requirements.txt: {line!r} is not pinned with =="
+            pins[match.group(1).lower().replace("_", "-")] = match.group(2)
+    return pins
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_requirements_pin_powertools_and_leave_the_sdk_to_the_runtime(function: str) -> None:
+    pins = _requirements(function)
+    assert pins["aws-lambda-powertools"] == "3.37.0"
+    assert not RUNTIME_PROVIDED & set(pins)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_every_import_is_stdlib_bundled_or_provided_by_the_runtime(function: str) -> None:
+    folder = LAMBDAS_DIR / function
+    own = {path.stem for path in folder.glob("*.py")}
+    bundled = {name.replace("-", "_") for name in _requirements(function)}
+    for path in folder.glob("*.py"):
+        unknown = (
+            _imported_top_level_modules(path)
+            - set(sys.stdlib_module_names)
+            - own
+            - bundled
+            - RUNTIME_PROVIDED
+            - {"__future__"}
+        )
+        assert not unknown, f"{path.name} imports {sorted(unknown)}, missing from requirements.txt"
