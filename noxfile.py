@@ -38,7 +38,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """Check formatting, lint and types (ruff, mypy; each stack program on its own)."""
+    """Check formatting, lint and types (ruff, mypy; each stack program and function apart)."""
     _install(session)
     session.run("ruff", "format", "--check", ".")
     session.run("ruff", "check", ".")
@@ -46,6 +46,12 @@ def lint(session: nox.Session) -> None:
     # Every stack program is a module named __main__, so each is checked on its own.
     for program in sorted(Path("stacks").glob("*/__main__.py")):
         session.run("mypy", str(program))
+    # Every function folder is an archive root with its own `handler` module, and imports
+    # lambdas/common's modules from that root, so each is checked on its own.
+    for handler in sorted(Path("lambdas").glob("*/handler.py")):
+        folder = handler.parent
+        session.run("mypy", str(folder), env={"MYPYPATH": f"{folder}:lambdas/common"})
+    session.run("mypy", "lambdas/common", env={"MYPYPATH": "lambdas/common"})
 
 
 @nox.session(python=PYTHON)
@@ -62,11 +68,25 @@ def synth(session: nox.Session) -> None:
     session.run("python", "-m", "tooling.synth", *session.posargs)
 
 
+@nox.session(python=PYTHON, default=False)
+def local(session: nox.Session) -> None:
+    """Run the whole application on this machine (moto + in-process handlers); -- --smoke."""
+    _install(session)
+    session.run("python", "-m", "tooling.local", *session.posargs)
+
+
 @nox.session(python=PYTHON)
 def build(session: nox.Session) -> None:
     """Package each function under lambdas/ into a reproducible zip and report its size."""
     _install(session)
     session.run("python", "-m", "tooling", "build")
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Measure handler latency, throughput, memory and cold start; print the table."""
+    _install(session)
+    session.run("python", "-m", "tooling.handler_bench", *session.posargs)
 
 
 # Deployment sessions: tooling/orchestrator does the work; options go after `--`

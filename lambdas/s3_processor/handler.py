@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote_plus
 
 import boto3  # type: ignore[import-untyped, unused-ignore]
-import result_keys  # this function's own module, at the archive root
+import result_keys  # lambdas/common, at the archive root
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3Event
@@ -38,8 +38,8 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config  # type: ignore[import-untyped, unused-ignore]
 from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
+from function_config import FunctionEnvironment, retrying_client_config  # lambdas/common
 
 # Reading 1 MiB at a time keeps memory flat whatever the object's size, while the per-chunk
 # overhead stays negligible next to hashing.
@@ -53,10 +53,6 @@ IDEMPOTENCY_KEY_PREFIX = "s3-processor#object-version"
 OBJECT_GONE_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404"})
 
 RESULT_SCHEMA_VERSION = 1
-
-
-class ConfigError(RuntimeError):
-    """A required environment variable is missing or invalid."""
 
 
 class RecordsFailedError(RuntimeError):
@@ -79,51 +75,37 @@ class ProcessorConfig:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> ProcessorConfig:
-        required = (
+        """Raises function_config.ConfigError naming every missing variable, or the invalid one."""
+        env = FunctionEnvironment("s3_processor", environ)
+        env.require(
             "BUCKET_NAME",
             "UPLOAD_PREFIX",
             "RESULTS_PREFIX",
             "IDEMPOTENCY_TABLE_NAME",
             "IDEMPOTENCY_TTL_SECONDS",
         )
-        missing = [name for name in required if not environ.get(name, "").strip()]
-        if missing:
-            raise ConfigError(
-                "s3_processor cannot start: missing required environment variable(s) "
-                f"{', '.join(missing)} (the compute layer sets them on the function)"
-            )
-        ttl_text = environ["IDEMPOTENCY_TTL_SECONDS"].strip()
-        if not ttl_text.isdigit() or int(ttl_text) < 1:
-            raise ConfigError(
-                "s3_processor cannot start: IDEMPOTENCY_TTL_SECONDS must be a positive whole "
-                f"number of seconds, got {ttl_text!r}"
-            )
-        upload_prefix = environ["UPLOAD_PREFIX"].strip()
-        results_prefix = environ["RESULTS_PREFIX"].strip()
+        ttl_seconds = env.positive_int("IDEMPOTENCY_TTL_SECONDS")
+        upload_prefix = env.text("UPLOAD_PREFIX")
+        results_prefix = env.text("RESULTS_PREFIX")
         if upload_prefix.startswith(results_prefix) or results_prefix.startswith(upload_prefix):
             # Results written under the upload prefix would trigger the processor again, forever.
-            raise ConfigError(
-                "s3_processor cannot start: UPLOAD_PREFIX and RESULTS_PREFIX must not contain "
-                f"each other, got {upload_prefix!r} and {results_prefix!r}"
+            raise env.error(
+                "UPLOAD_PREFIX and RESULTS_PREFIX must not contain each other, "
+                f"got {upload_prefix!r} and {results_prefix!r}"
             )
         return cls(
-            bucket_name=environ["BUCKET_NAME"].strip(),
+            bucket_name=env.text("BUCKET_NAME"),
             upload_prefix=upload_prefix,
             results_prefix=results_prefix,
-            idempotency_table_name=environ["IDEMPOTENCY_TABLE_NAME"].strip(),
-            idempotency_ttl_seconds=int(ttl_text),
+            idempotency_table_name=env.text("IDEMPOTENCY_TABLE_NAME"),
+            idempotency_ttl_seconds=ttl_seconds,
         )
 
 
 CONFIG = ProcessorConfig.from_environment(os.environ)
 
-# Standard mode retries throttling, 5xx and connection errors with capped exponential backoff and
-# jitter; a permanent error (access denied, missing object) is raised at once.
-BOTO_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 5},
-    connect_timeout=5,
-    read_timeout=30,
-)
+# An asynchronous invocation can afford patient retries of throttling, 5xx and connection errors.
+BOTO_CONFIG = retrying_client_config(total_max_attempts=5, connect_timeout=5, read_timeout=30)
 
 logger = Logger()  # service name from POWERTOOLS_SERVICE_NAME
 metrics = Metrics()  # namespace from POWERTOOLS_METRICS_NAMESPACE
@@ -277,8 +259,9 @@ def _handle_record(record: S3EventRecord) -> str:
         bucket=version.bucket,
         object_key=version.key,
         object_version=version.version,
-        # S3 always sends responseElements; an event built by hand (a replay) may not.
-        s3_request_id=record.raw_event.get("responseElements", {}).get("x-amz-request-id"),
+        # S3 always sends responseElements; an event built by hand (a replay) may lack it or
+        # hold null.
+        s3_request_id=(record.raw_event.get("responseElements") or {}).get("x-amz-request-id"),
     ):
         reason = _skip_reason(record, version)
         if reason is not None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import io
 import shutil
+import socket
 import subprocess
 import textwrap
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,3 +194,12 @@ def small_repo(tmp_path: Path) -> SmallRepo:
 @pytest.fixture
 def small_manifest() -> Manifest:
     return load_manifest(manifest_source())
+
+
+@pytest.fixture
+def listening_emulator() -> Iterator[str]:
+    """A URL where something accepts connections, as a running emulator does."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"

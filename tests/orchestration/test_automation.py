@@ -72,17 +72,21 @@ def test_local_target_environment_backend_and_passphrase(tmp_path: Path) -> None
         "PULUMI_BACKEND_URL": f"file://{tmp_path / '.pulumi-state'}",
         "PULUMI_CONFIG_PASSPHRASE": LOCAL_PASSPHRASE,
         "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
     }
     options = engine.workspace_options()
     assert options.env_vars == engine.environment()
     assert options.secrets_provider is None
     assert options.pulumi_command is engine.command()
-    # Every layer gets a region and nothing else on the local target.
+    # Every layer gets the same emulator configuration on the local target.
     for layer in ("security", "storage", "observability"):
         config = engine.config_map(layer)
-        assert {key: (v.value, v.secret) for key, v in config.items()} == {
-            "aws:region": ("us-east-1", False)
-        }
+        assert config["aws:region"].value == "us-east-1"
+        assert config["aws:endpoints[0].s3"].value == "http://127.0.0.1:4566"
+        assert config["aws:secretKey"].secret is True
+        assert not any(key.startswith("serverless-") for key in config)
 
 
 def test_a_rollback_program_imports_the_shared_package_of_its_worktree(tmp_path: Path) -> None:

@@ -27,9 +27,10 @@ from tooling.orchestrator.targets import Target
 class Run:
     """Calls main() against an in-memory engine in a throwaway git repository."""
 
-    def __init__(self, root: Path, engine: InMemoryEngine) -> None:
+    def __init__(self, root: Path, engine: InMemoryEngine, emulator_url: str) -> None:
         self.root = root
         self.engine = engine
+        self.emulator_url = emulator_url
         self.out = make_console()
         self.err = make_console()
         self.targets: list[Target] = []
@@ -47,7 +48,7 @@ class Run:
             engine_factory=self.factory,
             console=self.out,
             error_console=self.err,
-            environ=environ or {},
+            environ={"AWS_ENDPOINT_URL": self.emulator_url} if environ is None else environ,
         )
 
     @property
@@ -60,9 +61,9 @@ class Run:
 
 
 @pytest.fixture
-def run(small_repo: SmallRepo) -> Run:
+def run(small_repo: SmallRepo, listening_emulator: str) -> Run:
     small_repo.commit("initial")
-    return Run(small_repo.root, InMemoryEngine())
+    return Run(small_repo.root, InMemoryEngine(), listening_emulator)
 
 
 def test_the_exit_code_scheme_is_the_documented_one() -> None:
@@ -166,7 +167,7 @@ def test_changed_layers_lists_touched_layers_and_downstream(small_repo: SmallRep
     (small_repo.root / "stacks" / "compute" / "extra.py").write_text("X = 1\n")
     git(small_repo.root, "add", "-A")
     git(small_repo.root, "commit", "-q", "-m", "compute change")
-    run = Run(small_repo.root, InMemoryEngine())
+    run = Run(small_repo.root, InMemoryEngine(), "http://127.0.0.1:9")
 
     assert run("changed-layers", "--base", base) == ExitCode.OK
     assert run.stdout.split() == ["compute", "api", "observability"]
@@ -177,20 +178,20 @@ def test_changed_layers_lists_touched_layers_and_downstream(small_repo: SmallRep
 
 def test_changed_layers_for_a_new_branch_is_every_layer(small_repo: SmallRepo) -> None:
     small_repo.commit("base")
-    run = Run(small_repo.root, InMemoryEngine())
+    run = Run(small_repo.root, InMemoryEngine(), "http://127.0.0.1:9")
     assert run("changed-layers", "--base", "0" * 40) == ExitCode.OK
     assert run.stdout.split() == list(MANIFEST.order)
 
 
 def test_changed_layers_with_an_unknown_base_asks_for_history(small_repo: SmallRepo) -> None:
     small_repo.commit("base")
-    run = Run(small_repo.root, InMemoryEngine())
+    run = Run(small_repo.root, InMemoryEngine(), "http://127.0.0.1:9")
     assert run("changed-layers", "--base", "f" * 40) == ExitCode.UNAVAILABLE
     assert "fetch-depth: 0" in run.stderr
 
 
 def test_missing_cli_stops_with_one_paragraph_and_exit_2(
-    small_repo: SmallRepo, monkeypatch: pytest.MonkeyPatch
+    small_repo: SmallRepo, monkeypatch: pytest.MonkeyPatch, listening_emulator: str
 ) -> None:
     """The real engine factory, with no `pulumi` on PATH and no internet for the installer."""
     small_repo.commit("initial")
@@ -207,7 +208,11 @@ def test_missing_cli_stops_with_one_paragraph_and_exit_2(
     err = Console(file=io.StringIO(), width=100, force_terminal=False)
 
     code = main(
-        ["deploy-all"], repo_root=small_repo.root, console=make_console(), error_console=err
+        ["deploy-all"],
+        repo_root=small_repo.root,
+        console=make_console(),
+        error_console=err,
+        environ={"AWS_ENDPOINT_URL": listening_emulator},
     )
 
     assert code == ExitCode.UNAVAILABLE
@@ -226,3 +231,11 @@ def test_the_security_baseline_runs_with_every_engine_command(run: Run) -> None:
     assert run("preview-all", "--policy-pack", "/packs/extra") in (0, 4)
     baseline = str(run.root / "policy")
     assert run.policy_packs == [[baseline], [baseline, "/packs/extra"]]
+
+
+def test_the_local_target_refuses_when_no_emulator_answers(run: Run) -> None:
+    code = run("deploy-all", environ={"AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+    assert code == 2
+    assert "nothing answers there" in run.stderr
+    assert "nox -s local -- --emulator-only" in run.stderr
+    assert run.engine.calls == []

@@ -22,24 +22,9 @@ from tests.orchestration.conftest import make_console
 from tooling.orchestrator.automation import AutomationEngine, resolve_pulumi_command, sdk_version
 from tooling.orchestrator.gitrepo import GitRepo
 from tooling.orchestrator.orchestrator import ExitCode, Orchestrator, find_stale
-from tooling.orchestrator.targets import ConfigEntry, LocalTarget
+from tooling.orchestrator.targets import LocalTarget
 
 STACK = "e2e"
-# Only the services the layers use: each endpoint slows every preview.
-SERVICES = (
-    "s3",
-    "lambda",
-    "iam",
-    "sts",
-    "apigateway",
-    "cloudwatch",
-    "logs",
-    "sns",
-    "sqs",
-    "secretsmanager",
-    "kms",
-    "dynamodb",
-)
 
 
 def _missing() -> list[str]:
@@ -67,28 +52,13 @@ pytestmark = pytest.mark.skipif(
 
 @dataclass(frozen=True)
 class EmulatorTarget(LocalTarget):
-    """The local target with its state in a temporary directory and AWS at the emulator."""
+    """The local target (AWS at the emulator) with its state in a temporary directory."""
 
     state_root: Path = Path()
-    endpoint: str = ""
 
     @property
     def state_dir(self) -> Path:
         return self.state_root
-
-    def environment(self) -> dict[str, str]:
-        env = super().environment()
-        # The emulator accepts any credentials; these keep the provider from looking further.
-        env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
-        return env
-
-    def stack_config(self, layer: Layer) -> dict[str, ConfigEntry]:
-        config = super().stack_config(layer)
-        for service in SERVICES:
-            config[f"aws:endpoints[0].{service}"] = ConfigEntry(self.endpoint)
-        for flag in ("skipCredentialsValidation", "skipMetadataApiCheck", "s3UsePathStyle"):
-            config[f"aws:{flag}"] = ConfigEntry("true")
-        return config
 
 
 @pytest.fixture
@@ -123,7 +93,7 @@ def test_deploy_all_then_destroy_all_on_the_emulator(
 ) -> None:
     state = tmp_path / "state"
     state.mkdir()
-    target = EmulatorTarget(repo_root=REPO_ROOT, state_root=state, endpoint=emulator)
+    target = EmulatorTarget(repo_root=REPO_ROOT, state_root=state, emulator_url=emulator)
     engine = AutomationEngine(target, STACK, command=resolve_pulumi_command(REPO_ROOT))
     orchestrator = Orchestrator(
         engine,

@@ -18,15 +18,40 @@ from tooling.orchestrator.targets import (
 )
 
 
-def test_the_local_target_needs_no_confirmation_and_sets_a_region(tmp_path: Path) -> None:
-    target = LocalTarget(repo_root=tmp_path)
+def test_the_local_target_points_every_layer_at_the_emulator(tmp_path: Path) -> None:
+    target = LocalTarget(
+        repo_root=tmp_path, emulator_url="http://127.0.0.1:4599", emulator_probe=lambda _: True
+    )
     assert target.needs_confirmation is False
     assert target.backend_url() == f"file://{tmp_path}/.pulumi-state"
-    assert target.environment()["PULUMI_CONFIG_PASSPHRASE"] == LOCAL_PASSPHRASE
-    assert target.stack_config(MANIFEST.layer("api")) == {"aws:region": ConfigEntry("us-east-1")}
-    target.check({})  # nothing is required from the environment
+    env = target.environment()
+    assert env["PULUMI_CONFIG_PASSPHRASE"] == LOCAL_PASSPHRASE
+    # Dummy credentials and the emulator's endpoint replace whatever the shell holds.
+    assert (env["AWS_ACCESS_KEY_ID"], env["AWS_ENDPOINT_URL"]) == ("local", "http://127.0.0.1:4599")
+    config = target.stack_config(MANIFEST.layer("api"))
+    assert config["aws:region"] == ConfigEntry("us-east-1")
+    for service in ("s3", "lambda", "iam", "sts", "apigateway", "kms", "wafv2", "dynamodb"):
+        assert config[f"aws:endpoints[0].{service}"] == ConfigEntry("http://127.0.0.1:4599")
+    for flag in ("skipCredentialsValidation", "skipRequestingAccountId", "s3UsePathStyle"):
+        assert config[f"aws:{flag}"] == ConfigEntry("true")
+    assert config["aws:secretKey"].secret is True
+    target.check({})  # the emulator answers; nothing else is required
     target.prepare()
     assert (tmp_path / ".pulumi-state").is_dir()
+
+
+def test_the_local_target_refuses_without_an_emulator(tmp_path: Path) -> None:
+    target = LocalTarget(repo_root=tmp_path, emulator_probe=lambda _: False)
+    with pytest.raises(UnavailableError, match="nothing answers there") as raised:
+        target.check({})
+    assert "http://127.0.0.1:4566" in str(raised.value)
+    assert "AWS_ENDPOINT_URL" in str(raised.value)
+
+
+def test_make_target_takes_the_emulator_url(tmp_path: Path) -> None:
+    target = make_target("local", tmp_path, emulator_url="http://localhost:4566")
+    assert isinstance(target, LocalTarget)
+    assert target.emulator_url == "http://localhost:4566"
 
 
 def test_the_aws_target_refuses_without_a_passphrase_or_secrets_provider(tmp_path: Path) -> None:

@@ -26,9 +26,6 @@ from pathlib import Path
 from rich.console import Console
 
 from shared.manifest import MANIFEST, REPO_ROOT
-
-# The product's security baseline (policy/), relative to the repository root.
-BASELINE_POLICY_PACK = "policy"
 from tooling.orchestrator.changes import touched_layers
 from tooling.orchestrator.engine import Engine
 from tooling.orchestrator.gitrepo import GitError, GitRepo
@@ -42,6 +39,9 @@ from tooling.orchestrator.targets import (
     UnavailableError,
     make_target,
 )
+
+# The product's security baseline (policy/), relative to the repository root.
+BASELINE_POLICY_PACK = "policy"
 
 EngineFactory = Callable[[Target, str, Sequence[str]], Engine]
 
@@ -250,14 +250,16 @@ def main(
             result: int = args.offline(args, repo_root, out)
             return result
         stack = _stack_name(args)
+        environment = os.environ if environ is None else environ
         target = make_target(
             args.target,
             repo_root,
             org=args.org,
             secrets_provider=args.secrets_provider,
             region=args.region,
+            emulator_url=environment.get("AWS_ENDPOINT_URL"),
         )
-        target.check(os.environ if environ is None else environ)
+        target.check(environment)
         repo = GitRepo(repo_root)
         # The security baseline always runs, so a violation stops a real deployment too.
         policy_packs = [str(repo_root / BASELINE_POLICY_PACK), *args.policy_pack]

@@ -8,7 +8,9 @@ target. `aws` uses whatever backend the user is logged in to (`pulumi login`) an
 run without an explicit passphrase or secrets provider and without AWS credentials.
 
 `Target.stack_config` is the extension point for per-target stack configuration: the local
-target will point the AWS provider at an embedded emulator by returning its endpoints there.
+target points the AWS provider at the embedded emulator (`nox -s local -- --emulator-only`,
+or any emulator named by AWS_ENDPOINT_URL, such as LocalStack) and refuses to run when nothing
+answers there, so the local target can never reach a real AWS account.
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ from pathlib import Path
 
 from shared.manifest import Layer
 from shared.references import FILE_BACKEND_ORG
+from tooling.local.emulator import (
+    DEFAULT_EMULATOR_URL,
+    EMULATED_SERVICES,
+    EMULATOR_CREDENTIALS,
+    emulator_answers,
+)
 
 LOCAL_STACK = "local"
 STATE_DIRNAME = ".pulumi-state"
@@ -133,10 +141,15 @@ class Target:
 
 @dataclass(frozen=True)
 class LocalTarget(Target):
-    """File backend in the repository, local-only passphrase, the emulator's region."""
+    """File backend in the repository, local-only passphrase, AWS at the local emulator."""
 
     name = "local"
     needs_confirmation = False
+
+    emulator_url: str = DEFAULT_EMULATOR_URL
+    emulator_probe: Callable[[str], bool] = field(
+        default=emulator_answers, compare=False, repr=False
+    )
 
     @property
     def state_dir(self) -> Path:
@@ -149,6 +162,13 @@ class LocalTarget(Target):
         env = super().environment()
         # See LOCAL_PASSPHRASE: a documented constant, because this state is throwaway.
         env["PULUMI_CONFIG_PASSPHRASE"] = LOCAL_PASSPHRASE
+        # The emulator's dummy credentials and endpoint replace any real ones in the shell, so
+        # nothing run for the local target can reach an AWS account.
+        env.update(
+            AWS_ACCESS_KEY_ID=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            AWS_SECRET_ACCESS_KEY=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            AWS_ENDPOINT_URL=self.emulator_url,
+        )
         return env
 
     def stack_config(self, layer: Layer) -> dict[str, ConfigEntry]:
@@ -156,7 +176,32 @@ class LocalTarget(Target):
         # The provider refuses to start without a region; the local stack has no
         # Pulumi.local.yaml of its own to carry one.
         config["aws:region"] = ConfigEntry(LOCAL_REGION)
+        for service in EMULATED_SERVICES:
+            config[f"aws:endpoints[0].{service}"] = ConfigEntry(self.emulator_url)
+        # Emulators have no credential, account or instance-metadata service to consult,
+        # and serve buckets by path, not by virtual host.
+        for flag in (
+            "skipCredentialsValidation",
+            "skipRequestingAccountId",
+            "skipMetadataApiCheck",
+            "s3UsePathStyle",
+        ):
+            config[f"aws:{flag}"] = ConfigEntry("true")
+        config["aws:accessKey"] = ConfigEntry(EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"])
+        config["aws:secretKey"] = ConfigEntry(
+            EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"], secret=True
+        )
         return config
+
+    def check(self, environ: Mapping[str, str]) -> None:
+        if not self.emulator_probe(self.emulator_url):
+            raise UnavailableError(
+                f"The local target deploys to the embedded AWS emulator at {self.emulator_url}, "
+                "and nothing answers there. Start it in another terminal with "
+                "`nox -s local -- --emulator-only` (it keeps running until Ctrl-C), or set "
+                "AWS_ENDPOINT_URL to another emulator such as LocalStack. The local target "
+                "never deploys to a real AWS account: use --target aws for that."
+            )
 
     def prepare(self) -> None:
         # The file backend does not create its own directory.
@@ -218,10 +263,11 @@ def make_target(
     org: str | None = None,
     secrets_provider: str | None = None,
     region: str | None = None,
+    emulator_url: str | None = None,
 ) -> Target:
     """The target called `name`; `org` defaults to $PULUMI_ORG on aws, else the file org."""
     if name == "local":
-        return LocalTarget(repo_root=repo_root)
+        return LocalTarget(repo_root=repo_root, emulator_url=emulator_url or DEFAULT_EMULATOR_URL)
     if name == "aws":
         return AwsTarget(
             repo_root=repo_root,

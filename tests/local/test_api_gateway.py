@@ -1,0 +1,153 @@
+"""The HTTP adapter builds the event API Gateway sends and refuses what API Gateway refuses."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tooling.local.api_gateway import LocalApiGateway, match_route
+
+DOCUMENTED_EVENT = Path(__file__).parents[1] / "lambdas" / "events" / "apigw_rest_proxy.json"
+SIGNED = (
+    "Authorization",
+    "AWS4-HMAC-SHA256 Credential=local/20261127/us-east-1/execute-api/aws4_request, "
+    "SignedHeaders=host, Signature=00",
+)
+
+
+class Recorder:
+    """A handler that records its events and answers like the API handler would."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self.events.append(event)
+        return {
+            "statusCode": 200,
+            "headers": {"Content-Type": "application/json"},
+            "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]},
+            "body": base64.b64encode(b"\xff\xfe").decode(),
+            "isBase64Encoded": True,
+        }
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def gateway(recorder: Recorder) -> LocalApiGateway:
+    return LocalApiGateway(recorder, context_factory=lambda request_id: request_id)
+
+
+def _shape(value: Any) -> Any:
+    """Keys all the way down; leaves become their JSON type (null stands for any)."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    return type(value).__name__ if value is not None else None
+
+
+def _same_shape(ours: Any, documented: Any, path: str = "event") -> None:
+    if isinstance(documented, dict) and documented:
+        assert isinstance(ours, dict), f"{path} is not an object"
+        assert set(ours) == set(documented), f"{path}: {set(ours) ^ set(documented)}"
+        for key in documented:
+            _same_shape(ours[key], documented[key], f"{path}.{key}")
+    elif documented is not None and ours is not None:
+        assert type(ours) is type(documented), f"{path}: {type(ours)} != {type(documented)}"
+
+
+def test_the_event_has_the_shape_of_the_documented_example(
+    gateway: LocalApiGateway, recorder: Recorder
+) -> None:
+    documented = json.loads(DOCUMENTED_EVENT.read_text(encoding="utf-8"))
+    headers = [
+        ("Accept", "application/json"),
+        ("Host", "127.0.0.1:3000"),
+        ("User-Agent", "curl/8.5.0"),
+    ]
+    assert gateway.handle("GET", "/prod/health", headers, b"").status == 200
+    (event,) = recorder.events
+    _same_shape(event, documented)
+    assert event["resource"] == "/health"
+    assert event["path"] == "/health"
+    assert event["requestContext"]["path"] == "/prod/health"
+    assert event["requestContext"]["stage"] == "prod"
+    assert re.fullmatch(
+        r"\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} \+0000",
+        event["requestContext"]["requestTime"],
+    )
+    assert event["multiValueHeaders"]["Accept"] == ["application/json"]
+
+
+def test_greedy_path_parameters_query_strings_and_signed_caller(
+    gateway: LocalApiGateway, recorder: Recorder
+) -> None:
+    gateway.handle("GET", "/prod/objects/uploads/a%20b%2Bc/%C3%A9.csv?x=1&x=2&y=", [SIGNED], b"")
+    (event,) = recorder.events
+    assert event["resource"] == "/objects/{key+}"
+    assert event["pathParameters"] == {"key": "uploads/a b+c/é.csv"}
+    assert event["queryStringParameters"] == {"x": "2", "y": ""}
+    assert event["multiValueQueryStringParameters"] == {"x": ["1", "2"], "y": [""]}
+    assert event["requestContext"]["identity"]["accessKey"] == "local"
+
+
+def test_bodies_are_text_or_base64(gateway: LocalApiGateway, recorder: Recorder) -> None:
+    json_type = ("Content-Type", "application/json")
+    gateway.handle("POST", "/prod/process", [SIGNED, json_type], '{"name": "é"}'.encode())
+    # A body that is not UTF-8 travels base64-encoded (POST /process would refuse it first).
+    gateway.handle("GET", "/prod/objects/k", [SIGNED], b"\xff\xfe binary")
+    text, binary = recorder.events
+    assert (text["body"], text["isBase64Encoded"]) == ('{"name": "é"}', False)
+    assert base64.b64decode(binary["body"]) == b"\xff\xfe binary"
+    assert binary["isBase64Encoded"] is True
+
+
+def test_the_response_is_the_handlers(gateway: LocalApiGateway) -> None:
+    response = gateway.handle("GET", "/prod/health", [], b"")
+    assert response.status == 200
+    assert response.body == b"\xff\xfe"
+    assert response.headers["Set-Cookie"] == "a=1, b=2"
+    assert response.headers["x-amzn-RequestId"]
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "headers", "body", "status", "message"),
+    [
+        ("GET", "/prod/nowhere", [SIGNED], b"", 403, "Missing Authentication Token"),
+        ("DELETE", "/prod/health", [SIGNED], b"", 403, "Missing Authentication Token"),
+        ("GET", "/health", [], b"", 403, "Forbidden"),
+        ("POST", "/prod/process", [], b"{}", 403, "Missing Authentication Token"),
+        ("POST", "/prod/process", [SIGNED], b"[1, 2]", 400, "Invalid request body"),
+        ("POST", "/prod/process", [SIGNED], b"{oops", 400, "Invalid request body"),
+        ("POST", "/prod/process", [SIGNED], b"x" * (10 * 1024 * 1024 + 1), 413, "Request Too Long"),
+    ],
+)
+def test_what_api_gateway_refuses_never_reaches_the_function(
+    gateway: LocalApiGateway,
+    recorder: Recorder,
+    method: str,
+    target: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    status: int,
+    message: str,
+) -> None:
+    response = gateway.handle(method, target, headers, body)
+    assert response.status == status
+    assert json.loads(response.body) == {"message": message}
+    assert recorder.events == []
+
+
+def test_routes_come_from_the_shared_route_table() -> None:
+    matched = match_route("GET", "/objects/a/b/c.txt")
+    assert matched is not None and matched.route.path == "/objects/{key+}"
+    assert match_route("POST", "/health") is None
+    assert match_route("GET", "/objects/") is None

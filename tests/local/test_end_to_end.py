@@ -1,0 +1,138 @@
+"""The running local environment over real HTTP and real boto3 calls."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import quote
+
+from shared.naming import UPLOAD_PREFIX
+from tooling.local.environment import LocalEnvironment
+from tooling.local.http import call_api
+from tooling.local.provision import _create_table
+from tooling.local.smoke import run_smoke
+
+
+def _result(env: LocalEnvironment, key: str) -> dict[str, Any]:
+    response = call_api("GET", f"{env.api_url}/objects/{quote(key)}")
+    assert response.status == 200, (key, response.status, response.body[:200])
+    result: dict[str, Any] = response.json()["result"]
+    return result
+
+
+def test_resources_have_the_names_and_settings_the_layer_programs_declare(
+    env: LocalEnvironment,
+) -> None:
+    runs = env.resources.synthesized
+    storage, security, compute = runs["storage"], runs["security"], runs["compute"]
+    s3, dynamodb, sqs = env.client("s3"), env.client("dynamodb"), env.client("sqs")
+    bucket = storage.exports["s3_bucket_name"].value
+    assert env.resources.bucket_name == bucket
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    (rule,) = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == env.resources.kms_key_arn
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values())
+
+    table_inputs = storage.named("idempotency-table").inputs
+    table = dynamodb.describe_table(TableName=storage.exports["idempotency_table_name"].value)[
+        "Table"
+    ]
+    assert table["KeySchema"] == [{"AttributeName": table_inputs["hashKey"], "KeyType": "HASH"}]
+    assert table["BillingModeSummary"]["BillingMode"] == table_inputs["billingMode"]
+    ttl = dynamodb.describe_time_to_live(TableName=table["TableName"])["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == table_inputs["ttl"]["attributeName"]
+
+    queue_url = sqs.get_queue_url(QueueName=storage.exports["dead_letter_queue_name"].value)[
+        "QueueUrl"
+    ]
+    retention = sqs.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["MessageRetentionPeriod"]
+    )
+    assert (
+        int(retention["Attributes"]["MessageRetentionPeriod"])
+        == storage.named("dead-letter-queue").inputs["messageRetentionSeconds"]
+    )
+    assert (
+        env.resources.async_invoke.dead_letter_queue_arn
+        == storage.exports["dead_letter_queue_arn"].value
+    )
+
+    secret = env.client("secretsmanager").describe_secret(SecretId=env.resources.secret_arn)
+    assert secret["Name"] == security.exports["secret_name"].value
+    declared = compute.named("s3-processor").inputs["environment"]["variables"]
+    assert env.resources.processor_environment == {k: str(v) for k, v in declared.items()}
+    api_env = env.resources.api_environment
+    assert api_env["SECRET_ARN"] == env.resources.secret_arn
+    assert env.resources.upload_prefix == UPLOAD_PREFIX
+
+
+def test_the_smoke_journey(env: LocalEnvironment) -> None:
+    steps = run_smoke(env)
+    assert [(step.name, step.passed) for step in steps] == [
+        ("GET /health answers 200", True),
+        ("an upload is processed and its result served", True),
+        ("a redelivered event is processed once", True),
+        ("bad requests are rejected (400, 422, 403)", True),
+        ("no event was dead-lettered", True),
+    ], [step.detail for step in steps if not step.passed]
+
+
+def test_concurrent_uploads_are_each_processed_exactly_once(env: LocalEnvironment) -> None:
+    s3 = env.client("s3")
+    bodies = {
+        f"{UPLOAD_PREFIX}concurrent/file {n:02d}.bin": f"payload {n}".encode() * (n + 1)
+        for n in range(16)
+    }
+
+    def upload(item: tuple[str, bytes]) -> None:
+        s3.put_object(Bucket=env.resources.bucket_name, Key=item[0], Body=item[1])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(upload, bodies.items()))
+    assert env.poller.wait_until_idle(60)
+    for key, body in bodies.items():
+        assert _result(env, key)["sha256"] == hashlib.sha256(body).hexdigest()
+        versions = s3.list_object_versions(
+            Bucket=env.resources.bucket_name, Prefix=f"results/{key}"
+        )
+        assert len(versions["Versions"]) == 1, f"{key} processed more than once"
+    records = env.client("dynamodb").scan(TableName=env.resources.table_name)["Items"]
+    concurrent = [r for r in records if "concurrent/file" in json.dumps(r)]
+    assert len(concurrent) == len(bodies)
+
+
+def test_a_failing_processor_retries_then_dead_letters_the_event(env: LocalEnvironment) -> None:
+    dynamodb, sqs = env.client("dynamodb"), env.client("sqs")
+    table = env.resources.table_name
+    before = env.poller.stats.failed_attempts
+    # Without its idempotency table the processor cannot record anything: every attempt fails.
+    dynamodb.update_table(TableName=table, DeletionProtectionEnabled=False)
+    dynamodb.delete_table(TableName=table)
+    try:
+        key = f"{UPLOAD_PREFIX}doomed/report.csv"
+        env.client("s3").put_object(Bucket=env.resources.bucket_name, Key=key, Body=b"a,b\n")
+        assert env.poller.wait_until_idle(60)
+        messages = sqs.receive_message(
+            QueueUrl=env.resources.dead_letter_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=2
+        )["Messages"]
+    finally:
+        _create_table(
+            env.resources.synthesized["storage"], env.emulator_url, env.resources.kms_key_arn
+        )
+    (message,) = messages
+    record = json.loads(message["Body"])
+    attempts = 1 + env.resources.async_invoke.maximum_retry_attempts
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == attempts
+    assert (
+        record["requestPayload"]["Records"][0]["s3"]["object"]["key"]
+        == "uploads%2Fdoomed%2Freport.csv"
+    )
+    assert record["responseContext"]["functionError"] == "Unhandled"
+    assert env.poller.stats.failed_attempts - before == attempts
+    response = call_api("GET", f"{env.api_url}/objects/{quote(key)}")
+    assert response.status == 404
