@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import functools
 import hashlib
-import importlib
 import importlib.util
 import io
 import json
@@ -51,6 +50,7 @@ from boto3.s3.transfer import TransferConfig  # type: ignore[import-untyped, unu
 from rich.console import Console
 from rich.table import Table
 
+from shared.manifest import REPO_ROOT
 from shared.naming import (
     IDEMPOTENCY_KEY_ATTRIBUTE,
     IDEMPOTENCY_TTL_ATTRIBUTE,
@@ -59,9 +59,8 @@ from shared.naming import (
     AwsLocation,
     ResourceNames,
 )
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-LAMBDAS_DIR = REPO_ROOT / "lambdas"
+from shared.packaging import COMMON_FOLDER, LAMBDAS_DIR, compile_bytecode
+from tooling.local.functions import load_handler
 
 # moto's default account, so the names are the ones shared.naming gives a real deployment.
 NAMES = ResourceNames("dev", AwsLocation("aws", "us-east-1", "123456789012"))
@@ -72,8 +71,8 @@ PROCESS_TARGET_RATIO = 30.0
 LARGE_GROWTH_TARGET_MIB = 32.0
 MIB = 1024 * 1024
 
-# The bundled runtime dependencies (requirements.txt), copied when measuring an archive
-# without bytecode.
+# The bundled runtime dependencies (requirements.txt), copied into the archive layouts whose
+# cold start is measured.
 BUNDLED_PACKAGES = ("aws_lambda_powertools", "jmespath", "typing_extensions")
 
 _SERVER_SCRIPT = """
@@ -235,25 +234,13 @@ class _Context:
 
 
 def _load_handler(function: str, env: Mapping[str, str]) -> ModuleType:
-    """Import lambdas/<function>/handler.py as Lambda does, with its folder as the root.
-
-    Both folders have `handler` and `result_keys` modules: they are dropped from sys.modules
-    after the import, so the other function can be loaded next. Logs go to os.devnull.
-    """
-    folder = LAMBDAS_DIR / function
-    own = {path.stem for path in folder.glob("*.py")}
-    for name in own:
-        sys.modules.pop(name, None)
+    """Import lambdas/<function>/handler.py as Lambda does (tooling.local's loader: the folder
+    and lambdas/common as the root). The function's environment stays set for its calls, and
+    its logs go to os.devnull."""
     os.environ.update(env)
-    sys.path.insert(0, str(folder))
-    try:
-        # Powertools' logger keeps the stream it finds at import: the handlers log to devnull.
-        with contextlib.redirect_stdout(_devnull()):
-            return importlib.import_module("handler")
-    finally:
-        sys.path.remove(str(folder))
-        for name in own:
-            sys.modules.pop(name, None)
+    # Powertools' logger keeps the stream it finds at import: the handlers log to devnull.
+    with contextlib.redirect_stdout(_devnull()):
+        return load_handler(function, env, LAMBDAS_DIR)
 
 
 def _api_event(
@@ -597,10 +584,10 @@ class ColdStart:
 
 
 def _cold_start(
-    module: str, cwd: Path, env: Mapping[str, str], runs: int, *, no_bytecode: bool = False
+    module: str, cwd: Path, env: Mapping[str, str], runs: int, *, read_only: bool = False
 ) -> ColdStart:
     command = [sys.executable]
-    if no_bytecode:
+    if read_only:
         command.append("-B")  # as in Lambda, where the code directory is read-only
     command += ["-c", _COLD_IMPORT_SCRIPT.format(module=module) if module else "print(0.0)"]
     full_env = {**os.environ, **env}
@@ -617,11 +604,16 @@ def _cold_start(
     return ColdStart(wall_ms=statistics.median(walls), import_ms=statistics.median(imports))
 
 
-def _archive_without_bytecode(function: str, into: Path) -> Path:
-    """The function's archive layout (its folder plus bundled packages), without .pyc files."""
+def _archive_layout(function: str, into: Path, *, bytecode: bool) -> Path:
+    """The function's archive layout: its folder, lambdas/common's modules and the bundled
+    packages (copied from this environment), with bytecode compiled as shared/packaging does
+    (this interpreter standing in for the runtime's) or without any .pyc."""
     root = into / function
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(LAMBDAS_DIR / function, root, ignore=ignore)
+    for common in sorted((LAMBDAS_DIR / COMMON_FOLDER).glob("*.py")):
+        if not (root / common.name).exists():  # the function's own module wins
+            shutil.copy2(common, root / common.name)
     for package in BUNDLED_PACKAGES:
         spec = importlib.util.find_spec(package)
         if spec is None or spec.origin is None:
@@ -631,6 +623,8 @@ def _archive_without_bytecode(function: str, into: Path) -> Path:
             shutil.copytree(origin.parent, root / package, ignore=ignore)
         else:
             shutil.copy2(origin, root / origin.name)
+    if bytecode:
+        compile_bytecode(root, sys.executable)
     return root
 
 
@@ -641,14 +635,17 @@ def _cold_starts(runs: int, secret_arn: str) -> dict[str, ColdStart]:
     results = {
         "interpreter": _cold_start("", REPO_ROOT, aws, runs),
         "boto3": _cold_start("boto3", REPO_ROOT, aws, runs),
-        "api": _cold_start("handler", LAMBDAS_DIR / "api_handler", api_env, runs),
-        "processor": _cold_start("handler", LAMBDAS_DIR / "s3_processor", processor_env, runs),
     }
-    with tempfile.TemporaryDirectory() as scratch:
-        archive = _archive_without_bytecode("api_handler", Path(scratch))
-        results["api_no_bytecode"] = _cold_start(
-            "handler", archive, api_env, runs, no_bytecode=True
-        )
+    # Each function from its archive's layout, read-only as on Lambda.
+    layouts = (
+        ("api", "api_handler", api_env, True),
+        ("processor", "s3_processor", processor_env, True),
+        ("api_no_bytecode", "api_handler", api_env, False),
+    )
+    for key, function, env, bytecode in layouts:
+        with tempfile.TemporaryDirectory() as scratch:
+            root = _archive_layout(function, Path(scratch), bytecode=bytecode)
+            results[key] = _cold_start("handler", root, env, runs, read_only=True)
     return results
 
 
@@ -756,8 +753,8 @@ def _render(report: Report, console: Console) -> None:
     for key, label in (
         ("interpreter", "Cold: interpreter alone"),
         ("boto3", "Cold: import boto3 alone"),
-        ("api", "Cold: API handler"),
-        ("processor", "Cold: S3 processor"),
+        ("api", "Cold: API handler, archive with .pyc"),
+        ("processor", "Cold: S3 processor, archive with .pyc"),
         ("api_no_bytecode", "Cold: API handler, archive without .pyc"),
     ):
         start = cold[key]

@@ -34,12 +34,15 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, NoReturn
 
-import result_keys  # this function's own module, at the archive root
+import result_keys  # lambdas/common, at the archive root
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter, ResponseBuilder, Route
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from function_config import FunctionEnvironment, retrying_client_config  # lambdas/common
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -53,10 +56,6 @@ MAX_RESULT_BYTES = 256 * 1024
 
 MAX_NAME_CHARS = 200
 PROCESS_FIELDS = frozenset({"name", "data"})
-
-
-class ConfigError(RuntimeError):
-    """A required environment variable is missing or invalid."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,9 @@ class ApiConfig:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> ApiConfig:
-        required = (
+        """Raises function_config.ConfigError naming every missing variable, or the invalid one."""
+        env = FunctionEnvironment("api_handler", environ)
+        env.require(
             "BUCKET_NAME",
             "RESULTS_PREFIX",
             "SECRET_ARN",
@@ -83,42 +84,23 @@ class ApiConfig:
             "POWERTOOLS_SERVICE_NAME",
             "POWERTOOLS_METRICS_NAMESPACE",
         )
-        missing = [name for name in required if not environ.get(name, "").strip()]
-        if missing:
-            raise ConfigError(
-                "api_handler cannot start: missing required environment variable(s) "
-                f"{', '.join(missing)} (the compute layer sets them on the function)"
-            )
         # Optional: absent or empty means no CORS headers at all (same-origin callers only).
-        origins = tuple(
-            origin.strip()
-            for origin in environ.get("CORS_ALLOWED_ORIGINS", "").split(",")
-            if origin.strip()
-        )
+        origins = env.optional_list("CORS_ALLOWED_ORIGINS")
         for origin in origins:
             if origin != "*" and not _ORIGIN_PATTERN.match(origin):
-                raise ConfigError(
-                    "api_handler cannot start: CORS_ALLOWED_ORIGINS entries must look like "
+                raise env.error(
+                    "CORS_ALLOWED_ORIGINS entries must look like "
                     f"'https://app.example.com' (scheme and host, no path), got {origin!r}"
                 )
         return cls(
-            bucket_name=environ["BUCKET_NAME"].strip(),
-            results_prefix=environ["RESULTS_PREFIX"].strip(),
-            secret_arn=environ["SECRET_ARN"].strip(),
-            secret_cache_seconds=_positive_int(environ, "SECRET_CACHE_SECONDS"),
+            bucket_name=env.text("BUCKET_NAME"),
+            results_prefix=env.text("RESULTS_PREFIX"),
+            secret_arn=env.text("SECRET_ARN"),
+            secret_cache_seconds=env.positive_int("SECRET_CACHE_SECONDS"),
             cors_allowed_origins=origins,
-            max_body_bytes=_positive_int(environ, "MAX_BODY_BYTES"),
-            app_version=environ["APP_VERSION"].strip(),
+            max_body_bytes=env.positive_int("MAX_BODY_BYTES"),
+            app_version=env.text("APP_VERSION"),
         )
-
-
-def _positive_int(environ: Mapping[str, str], name: str) -> int:
-    text = environ[name].strip()
-    if not text.isdigit() or int(text) < 1:
-        raise ConfigError(
-            f"api_handler cannot start: {name} must be a positive whole number, got {text!r}"
-        )
-    return int(text)
 
 
 CONFIG = ApiConfig.from_environment(os.environ)
@@ -133,8 +115,30 @@ def _cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
     return CORSConfig(allow_origin=origins[0], extra_origins=list(origins[1:]), max_age=300)
 
 
+class _RestEvent(APIGatewayProxyEvent):
+    """Powertools' REST proxy event, with its case-insensitive copy of the headers built once
+    per request: the resolver reads it for CORS and again for compression, and the stock
+    property rebuilds it from every header on each read (a tenth of a warm POST /process)."""
+
+    _resolved_headers: dict[str, Any] | None = None
+
+    @property
+    def resolved_headers_field(self) -> dict[str, Any]:
+        if self._resolved_headers is None:
+            self._resolved_headers = super().resolved_headers_field
+        return self._resolved_headers
+
+
+class _RestResolver(APIGatewayRestResolver):
+    """APIGatewayRestResolver with _RestEvent as its event class; routing, CORS, exception
+    handlers and responses are Powertools' own."""
+
+    def _to_proxy_event(self, event: dict[str, Any]) -> _RestEvent:
+        return _RestEvent(event, self._json_body_deserializer)
+
+
 # debug=False explicitly: with POWERTOOLS_DEV set, Powertools would answer errors with tracebacks.
-app = APIGatewayRestResolver(cors=_cors_config(CONFIG.cors_allowed_origins), debug=False)
+app = _RestResolver(cors=_cors_config(CONFIG.cors_allowed_origins), debug=False)
 
 # One table drives both the routes below and the 405 answer for a known path with another method.
 HEALTH_RULE = "/health"
@@ -260,15 +264,8 @@ def _handle_not_found(_: NotFoundError) -> Response[str]:
 
 @functools.cache
 def _boto_config() -> Any:
-    from botocore.config import Config  # type: ignore[import-untyped, unused-ignore]
-
-    # API Gateway gives up after 29 s: a few quick attempts, with standard mode's capped
-    # exponential backoff and jitter on throttling, 5xx and connection errors.
-    return Config(
-        retries={"mode": "standard", "total_max_attempts": 3},
-        connect_timeout=2,
-        read_timeout=5,
-    )
+    # API Gateway gives up after 29 s: a few quick attempts (botocore imported on first use).
+    return retrying_client_config(total_max_attempts=3, connect_timeout=2, read_timeout=5)
 
 
 @functools.cache
@@ -563,9 +560,10 @@ def _bind_log_context(event: Any, context: LambdaContext) -> None:
     """Give every log line the keys Logger.inject_lambda_context would: the Lambda context,
     cold start, and API Gateway's request id as correlation id.
 
-    Done with the Logger's own append_keys and set_correlation_id because the decorator
-    rebuilds the static keys and runs a JMESPath query on every request: about 20 us, a third
-    of a warm GET /health (measured by tooling/handler_bench.py).
+    Done with the Logger's own append_keys (one call per request, correlation_id included, as
+    set_correlation_id would) because the decorator rebuilds the static keys and runs a
+    JMESPath query on every request: about 20 us, a third of a warm GET /health (measured by
+    tooling/handler_bench.py).
     """
     if _Environment.cold_start:
         logger.append_keys(
@@ -573,18 +571,74 @@ def _bind_log_context(event: Any, context: LambdaContext) -> None:
             function_memory_size=context.memory_limit_in_mb,
             function_arn=context.invoked_function_arn,
         )
-    logger.append_keys(
-        cold_start=_Environment.cold_start, function_request_id=context.aws_request_id
-    )
-    _Environment.cold_start = False
     request_context = event.get("requestContext") if isinstance(event, dict) else None
     request_id = request_context.get("requestId") if isinstance(request_context, dict) else None
-    logger.set_correlation_id(request_id if isinstance(request_id, str) else None)
+    # One append: what Logger.set_correlation_id does, with the per-request keys.
+    logger.append_keys(
+        cold_start=_Environment.cold_start,
+        function_request_id=context.aws_request_id,
+        correlation_id=request_id if isinstance(request_id, str) else None,
+    )
+    _Environment.cold_start = False
+
+
+# POST /process, the hot route, without the resolver's per-request machinery
+
+
+def _find_route(method: str, path: str) -> Route:
+    for route in app._static_routes + app._dynamic_routes:
+        if route.method == method and route.rule.match(path):
+            return route
+    raise LookupError(f"no route for {method} {path}")
+
+
+_PROCESS_ROUTE = _find_route("POST", PROCESS_RULE)
+
+
+def _is_process_request(event: Any) -> bool:
+    """Whether app.resolve would route `event` to process() (the same method and rule test),
+    with no middleware to run on the way (should one ever be added, the resolver serves all)."""
+    if not isinstance(event, dict) or app._router_middlewares or _PROCESS_ROUTE.middlewares:
+        return False
+    method, path = event.get("httpMethod"), event.get("path")
+    return (
+        isinstance(method, str)
+        and method.upper() == "POST"
+        and isinstance(path, str)
+        and _PROCESS_ROUTE.rule.match(path) is not None
+    )
+
+
+def _resolve_process(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """POST /process exactly as app.resolve serves it, minus the route scan, the middleware
+    frames and their debug bookkeeping (no middleware is registered here), which cost about a
+    third of a warm request. The response comes from the same pieces: the resolver's event
+    class, process() itself, this module's exception handlers (the ones registered on `app`)
+    and Powertools' own ResponseBuilder, which adds CORS and serialises the headers. A test
+    compares both paths on every outcome."""
+    proxy_event = app._to_proxy_event(event)
+    BaseRouter.current_event = proxy_event
+    BaseRouter.lambda_context = context
+    try:
+        try:
+            response = process()
+        except ApiError as error:
+            response = _handle_api_error(error)
+        except Exception as error:
+            response = _handle_unexpected(error)
+        builder: ResponseBuilder[_RestEvent] = ResponseBuilder(
+            response, serializer=app._serializer, route=_PROCESS_ROUTE
+        )
+        return builder.build(proxy_event, app._cors)
+    finally:
+        app.clear_context()  # type: ignore[no-untyped-call]  # (untyped in Powertools)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     _bind_log_context(event, context)
     try:
+        if _is_process_request(event):
+            return _resolve_process(event, context)
         return app.resolve(event, context)
     except Exception:
         logger.exception("Request could not be resolved")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib
 import io
 import json
 import sys
@@ -19,6 +18,7 @@ from urllib.parse import quote_plus
 from botocore.awsrequest import AWSResponse  # type: ignore[import-untyped, unused-ignore]
 
 from shared.naming import AwsLocation, ResourceNames
+from tooling.local.functions import load_handler
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
@@ -129,47 +129,53 @@ def log_messages(text: str) -> list[dict[str, Any]]:
 
 
 class _CurrentStdout(io.TextIOBase):
-    """Writes to whatever sys.stdout is at the time of the write."""
+    """Writes to whatever sys.stdout is at the time of the write.
+
+    While a handler is imported, sys.stdout is itself such a proxy; then the stream it stands
+    in for is used, or a write (or the flush of an old proxy being garbage-collected at that
+    moment) would call itself until the interpreter aborts.
+    """
+
+    def __init__(self, stands_for: Any) -> None:
+        super().__init__()
+        self._stands_for = stands_for
+
+    def _stream(self) -> Any:
+        stream = sys.stdout
+        return stream._stands_for if isinstance(stream, _CurrentStdout) else stream
 
     def write(self, text: str) -> int:
-        return sys.stdout.write(text)
+        written: int = self._stream().write(text)
+        return written
 
     def flush(self) -> None:
-        sys.stdout.flush()
+        self._stream().flush()
+
+    def close(self) -> None:
+        """A proxy owns no stream: closing it, also at garbage collection, flushes nothing."""
 
 
 @dataclass
 class FunctionLoader:
-    """Imports a function folder's `handler` fresh, as Lambda does in a new environment.
-
-    Both folders have a `handler` (and a `result_keys`) module, so each load puts its folder
-    first on sys.path, imports, then removes the folder's modules from sys.modules again: the
-    returned module object keeps working and the other folder can be loaded next.
+    """Imports a function folder's `handler` fresh, as Lambda does in a new environment, with
+    the one in-process loader (tooling.local.functions.load_handler: the folder and
+    lambdas/common on sys.path for the import only). The tests set the function's environment
+    with monkeypatch beforehand, so none is passed here.
     """
 
     loaded: list[ModuleType] = field(default_factory=list)
 
     def load(self, function: str) -> ModuleType:
-        folder = LAMBDAS_DIR / function
-        own_modules = {path.stem for path in folder.glob("*.py")}
-        self._forget(own_modules)
-        sys.path.insert(0, str(folder))
         # Powertools' logger keeps the stream it finds at import; give it one that always
         # writes to the current sys.stdout, which pytest replaces for every test phase.
-        real_stdout, sys.stdout = sys.stdout, _CurrentStdout()
+        real_stdout = sys.stdout
+        sys.stdout = _CurrentStdout(real_stdout)
         try:
-            module = importlib.import_module("handler")
+            module = load_handler(function, {}, LAMBDAS_DIR)
         finally:
             sys.stdout = real_stdout
-            sys.path.remove(str(folder))
-            self._forget(own_modules)
         self.loaded.append(module)
         return module
-
-    @staticmethod
-    def _forget(names: set[str]) -> None:
-        for name in names:
-            sys.modules.pop(name, None)
 
 
 class _Raw:

@@ -442,6 +442,85 @@ def test_log_lines_carry_the_lambda_context_and_the_request_id_as_correlation_id
         assert line["service"] == "api-handler"
 
 
+# POST /process is served without the resolver's route scan and middleware frames; the
+# response must be exactly the one app.resolve gives.
+
+_ALLOWED_ORIGIN = {**JSON, "Origin": CORS_ORIGIN}
+_EQUIVALENCE_CASES = {
+    "ok": process_event('{"name":"n","data":{"b":[1,2],"a":"ü"}}'),
+    "ok, allowed origin": process_event('{"name":"n","data":{}}', headers=_ALLOWED_ORIGIN),
+    "ok, other origin": process_event(
+        '{"name":"n","data":{}}', headers={**JSON, "Origin": "https://evil.example"}
+    ),
+    "ok, trailing slash": api_event(
+        "POST", "/process/", body='{"name":"n","data":{}}', headers=JSON
+    ),
+    "ok, lower-case method": api_event(
+        "post", "/process", body='{"name":"n","data":{}}', headers=JSON
+    ),
+    "ok, base64": process_event(
+        base64.b64encode(b'{"name":"n","data":{}}').decode(), is_base64_encoded=True
+    ),
+    "400 malformed": process_event('{"name":', headers=_ALLOWED_ORIGIN),
+    "400 duplicate key": process_event('{"name":"a","name":"b","data":{}}'),
+    "400 bad base64": process_event("%%%", is_base64_encoded=True),
+    "413": process_event("x" * (MAX_BODY_BYTES + 1)),
+    "415": process_event('{"name":"n","data":{}}', headers={"Content-Type": "text/plain"}),
+    "422": process_event('{"name":5,"data":{}}', headers=_ALLOWED_ORIGIN),
+    "no body": api_event("POST", "/process", body=None, headers=JSON),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_EQUIVALENCE_CASES))
+def test_process_answers_exactly_as_the_resolver_would(
+    api: ModuleType, api_context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    event = _EQUIVALENCE_CASES[case]
+    assert api._is_process_request(event)
+    expected = api.app.resolve(event, api_context)
+
+    def not_the_resolver(*_: Any) -> Any:
+        raise AssertionError("POST /process went through app.resolve")
+
+    monkeypatch.setattr(api.app, "resolve", not_the_resolver)
+    assert call(api, api_context, event) == expected
+
+
+def test_an_unexpected_error_in_process_answers_as_the_resolver_would(
+    api: ModuleType, api_context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode() -> bytes:
+        raise RuntimeError("internal detail")
+
+    monkeypatch.setattr(api, "_api_key", explode)
+    event = process_event('{"name":"x","data":{}}', headers=_ALLOWED_ORIGIN)
+    assert call(api, api_context, event) == api.app.resolve(event, api_context)
+
+
+def test_with_a_middleware_registered_process_goes_through_the_resolver(
+    api: ModuleType, api_context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+
+    def middleware(app: Any, next_middleware: Any) -> Any:
+        seen.append(app.current_event.path)
+        return next_middleware(app)
+
+    monkeypatch.setattr(api.app, "_router_middlewares", [middleware])
+    response = call(api, api_context, process_event('{"name":"n","data":{}}'))
+    assert response["statusCode"] == 200
+    assert seen == ["/process"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/process"), ("POST", "/processes"), ("POST", "/health")]
+)
+def test_only_post_process_takes_the_short_path(api: ModuleType, method: str, path: str) -> None:
+    assert not api._is_process_request(api_event(method, path, body="{}", headers=JSON))
+    assert not api._is_process_request({"httpMethod": "POST"})
+    assert not api._is_process_request(["POST", "/process"])
+
+
 # GET /objects/{key+}
 
 

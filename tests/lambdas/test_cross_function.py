@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from shared.packaging import COMMON_FOLDER
+from shared.packaging import FUNCTIONS as PACKAGED_FUNCTIONS
 from tests.lambdas.conftest import FakeLambdaContext
 from tests.lambdas.support import LAMBDAS_DIR, NAMES, api_event, s3_event, s3_record
 
@@ -29,10 +31,29 @@ SAMPLE_KEYS = (
 )
 
 
-def test_the_result_key_module_is_identical_in_both_archives() -> None:
-    processor_copy = (LAMBDAS_DIR / "s3_processor" / "result_keys.py").read_bytes()
-    api_copy = (LAMBDAS_DIR / "api_handler" / "result_keys.py").read_bytes()
-    assert processor_copy == api_copy, "edit result_keys.py in both function folders alike"
+def _common_modules() -> set[str]:
+    return {path.stem for path in (LAMBDAS_DIR / COMMON_FOLDER).glob("*.py")}
+
+
+def test_the_result_key_module_exists_once_and_no_function_shadows_common_code() -> None:
+    assert "result_keys" in _common_modules()
+    for function in PACKAGED_FUNCTIONS:
+        own = {path.stem for path in (LAMBDAS_DIR / function).glob("*.py")}
+        # A function's own file of the same name would silently win in its archive.
+        assert not own & _common_modules(), f"{function} has its own copy of common code"
+
+
+def test_common_code_needs_only_the_standard_library_and_the_runtime() -> None:
+    # Every archive carries lambdas/common, the secret rotation function's too, which bundles
+    # no dependency: common code may import nothing else.
+    for path in (LAMBDAS_DIR / COMMON_FOLDER).glob("*.py"):
+        unknown = (
+            _imported_top_level_modules(path)
+            - set(sys.stdlib_module_names)
+            - _common_modules()
+            - RUNTIME_PROVIDED
+        )
+        assert not unknown, f"common/{path.name} imports {sorted(unknown)}"
 
 
 def test_both_functions_map_keys_to_the_same_result_key(
@@ -106,7 +127,7 @@ def test_requirements_pin_powertools_and_leave_the_sdk_to_the_runtime(function: 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_every_import_is_stdlib_bundled_or_provided_by_the_runtime(function: str) -> None:
     folder = LAMBDAS_DIR / function
-    own = {path.stem for path in folder.glob("*.py")}
+    own = {path.stem for path in folder.glob("*.py")} | _common_modules()
     bundled = {name.replace("-", "_") for name in _requirements(function)}
     for path in folder.glob("*.py"):
         unknown = (

@@ -313,6 +313,38 @@ def test_logs_are_structured_with_correlation_ids_and_never_carry_content(
     assert metrics["BytesProcessed"] == len(CONTENT_MARKER) * 10
 
 
+@pytest.mark.parametrize("response_elements", ["absent", "null"])
+def test_a_record_without_response_elements_is_processed_normally(
+    processor: ModuleType,
+    processor_context: FakeLambdaContext,
+    s3: Any,
+    capsys: pytest.CaptureFixture[str],
+    response_elements: str,
+) -> None:
+    # An event replayed by hand (or one of moto's notifications) may lack responseElements,
+    # which S3 itself always sends: there is then no S3 request id to log, and nothing else
+    # changes.
+    version = _upload(s3, "uploads/replayed.csv", b"a,b\n1,2\n")
+    record = s3_record("uploads/replayed.csv", version_id=version)
+    if response_elements == "absent":
+        del record["responseElements"]
+    else:
+        record["responseElements"] = None
+
+    counts = processor.lambda_handler(s3_event(record), processor_context)
+
+    assert counts == {"processed": 1, "duplicate": 0, "gone": 0, "ignored": 0, "failed": 0}
+    result = _result(s3, "uploads/replayed.csv")
+    assert result["versionId"] == version
+    assert result["sha256"] == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
+    output = capsys.readouterr().out
+    (line,) = [line for line in log_messages(output) if line["message"] == "Object processed"]
+    assert line["object_key"] == "uploads/replayed.csv"
+    assert line.get("s3_request_id") is None
+    assert line.get("correlation_id") is None
+    assert emf_metrics(output)["ObjectsProcessed"] == 1
+
+
 @pytest.mark.parametrize(
     "missing",
     [

@@ -5,8 +5,8 @@ at `results/uploads/a b.csv.json`. Keeping the whole upload key (prefix included
 mapping trivially reversible and readable in the console, and the results prefix differs from the
 upload prefix, so writing a result can never trigger the processor again.
 
-Each function folder is deployed as its own archive, so this file exists byte for byte in both
-lambdas/s3_processor/ and lambdas/api_handler/; a test fails if the two copies ever differ.
+It lives in lambdas/common/, which shared/packaging.py copies into every function archive at
+the root, next to the function's own files: both functions import this one file.
 """
 
 from __future__ import annotations
