@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from tooling import docs
 
@@ -32,6 +33,13 @@ def _build(args: argparse.Namespace) -> int:
     return build_all()
 
 
+def _lock(args: argparse.Namespace) -> int:
+    from tooling.lock import write_constraints
+
+    write_constraints(Path(args.path))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tooling")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -40,6 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     docs_parser.set_defaults(run=_docs)
     build_parser = commands.add_parser("build", help="package each function under lambdas/")
     build_parser.set_defaults(run=_build)
+    lock_parser = commands.add_parser(
+        "lock", help="write every installed package's version to a constraints file"
+    )
+    lock_parser.add_argument("path", help="the constraints file to write")
+    lock_parser.set_defaults(run=_lock)
     args = parser.parse_args(argv)
     result: int = args.run(args)
     return result

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,7 @@ from tooling.local.emulator import (
     ensure_port_free,
     moto_server,
 )
-from tooling.local.functions import LambdaContext, load_handler
+from tooling.local.functions import LambdaContext, load_handler, temporary_environment
 from tooling.local.provision import LocalResources, client, provision
 from tooling.local.trigger import AsyncInvoker, NotificationPoller
 
@@ -35,22 +34,6 @@ class LocalEnvironment:
     def client(self, service: str) -> Any:
         """A boto3 client for the emulator, with its dummy credentials."""
         return client(service, self.emulator_url)
-
-
-@contextmanager
-def _process_environment(variables: Mapping[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in (*variables, *_ISOLATED_VARIABLES)}
-    for name in _ISOLATED_VARIABLES:
-        os.environ.pop(name, None)
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _context_factory(resources: LocalResources, function_name: str) -> Any:
@@ -80,7 +63,7 @@ def local_environment(
     ensure_port_free(api_port, "local API", "--api-port")
     with moto_server(emulator_port) as emulator:
         endpoint = {**EMULATOR_CREDENTIALS, "AWS_ENDPOINT_URL": emulator.endpoint_url}
-        with _process_environment(endpoint):
+        with temporary_environment(endpoint, remove=_ISOLATED_VARIABLES):
             resources = provision(emulator.endpoint_url)
             names = resources.names
             processor = load_handler(

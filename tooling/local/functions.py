@@ -45,8 +45,13 @@ class LambdaContext:
 
 
 @contextmanager
-def _environment(variables: Mapping[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in variables}
+def temporary_environment(
+    variables: Mapping[str, str], remove: tuple[str, ...] = ()
+) -> Iterator[None]:
+    """Set `variables` and unset `remove` in os.environ for the block, then restore both."""
+    saved = {name: os.environ.get(name) for name in (*variables, *remove)}
+    for name in remove:
+        os.environ.pop(name, None)
     os.environ.update(variables)
     try:
         yield
@@ -68,7 +73,7 @@ def load_handler(
     _forget(archive_modules)
     sys.path[:0] = roots
     try:
-        with _environment(environment):
+        with temporary_environment(environment):
             return importlib.import_module("handler")
     finally:
         for root in roots:
