@@ -60,7 +60,7 @@ from shared.naming import (
     ResourceNames,
 )
 from shared.packaging import COMMON_FOLDER, LAMBDAS_DIR, compile_bytecode
-from tooling.local.functions import load_handler
+from tooling.local.functions import LambdaContext, load_handler
 
 # moto's default account, so the names are the ones shared.naming gives a real deployment.
 NAMES = ResourceNames("dev", AwsLocation("aws", "us-east-1", "123456789012"))
@@ -214,23 +214,17 @@ def _devnull() -> io.TextIOBase:
     return Path(os.devnull).open("w")
 
 
-@dataclass
-class _Context:
-    """The Lambda context attributes the handlers and Powertools read."""
-
-    function_name: str
-    function_version: str = "1"
-    memory_limit_in_mb: int = 256
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = ""
-    log_stream_name: str = "bench"
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return NAMES.function_arn(self.function_name)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+def _context(function_name: str) -> LambdaContext:
+    """The Lambda context the handlers and Powertools read, for a one-minute invocation."""
+    return LambdaContext(
+        function_name=function_name,
+        invoked_function_arn=NAMES.function_arn(function_name),
+        log_group_name="",
+        function_version="1",
+        memory_limit_in_mb=256,
+        log_stream_name="bench",
+        timeout_seconds=60.0,
+    )
 
 
 def _load_handler(function: str, env: Mapping[str, str]) -> ModuleType:
@@ -404,7 +398,7 @@ def _processor_throughput(processor: ModuleType, count: int, size: int) -> Throu
         events.append(_s3_event(key, version))
     s3_calls = _CallCounter(processor.s3_client)
     dynamodb_calls = _CallCounter(processor.persistence_store.client)
-    context = _Context(NAMES.s3_processor_function)
+    context = _context(NAMES.s3_processor_function)
     with contextlib.redirect_stdout(_devnull()):
         # One warm-up object outside the count: first use of each client loads its models.
         processor.lambda_handler(events[0], context)
@@ -494,7 +488,7 @@ def _measure_large_in_this_process(
 ) -> dict[str, Any]:
     """Child-process side of the large-object measurement; prints one JSON line."""
     processor = _load_handler("s3_processor", _processor_env())
-    context = _Context(NAMES.s3_processor_function)
+    context = _context(NAMES.s3_processor_function)
     with contextlib.redirect_stdout(_devnull()):
         processor.lambda_handler(_s3_event(warm_key, warm_version), context)
         # Reset the resident-set high-water mark to now (Linux), so growth is this object's.
@@ -828,7 +822,7 @@ def _run(args: argparse.Namespace, console: Console) -> Report:
             "VersionId"
         ]
         with contextlib.redirect_stdout(_devnull()):
-            processor.lambda_handler(_s3_event(key, version), _Context(NAMES.s3_processor_function))
+            processor.lambda_handler(_s3_event(key, version), _context(NAMES.s3_processor_function))
 
         console.log("warm latency")
         json_headers = {"Content-Type": "application/json"}
@@ -851,7 +845,7 @@ def _run(args: argparse.Namespace, console: Console) -> Report:
                 ),
                 "not_found": (api.lambda_handler, _api_event("GET", "/nothing"), args.block),
             },
-            _Context(NAMES.api_handler_function),
+            _context(NAMES.api_handler_function),
             args.rounds,
         )
 

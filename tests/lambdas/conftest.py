@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import logging
 import socket
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -25,6 +23,7 @@ from shared.naming import (
     UPLOAD_PREFIX,
 )
 from tests.lambdas.support import API_KEY, NAMES, FunctionLoader
+from tooling.local.functions import LambdaContext
 
 CORS_ORIGIN = "https://app.example.com"
 MAX_BODY_BYTES = 1_048_576
@@ -137,36 +136,26 @@ def aws(aws_credentials: None) -> Iterator[None]:
         yield
 
 
-@dataclass
-class FakeLambdaContext:
-    """The attributes of the Lambda context object that Powertools and the handlers read."""
-
-    function_name: str
-    function_version: str = "1"
-    memory_limit_in_mb: int = 256
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = ""
-    log_stream_name: str = "2026/11/27/[1]0123456789abcdef0123456789abcdef"
-    remaining_millis: int = 30_000
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"{NAMES.function_arn(self.function_name)}:live"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_millis
+def lambda_context(function_name: str) -> LambdaContext:
+    """The context Lambda passes `function_name`, invoked through its `live` alias."""
+    return LambdaContext(
+        function_name=function_name,
+        invoked_function_arn=f"{NAMES.function_arn(function_name)}:live",
+        log_group_name=NAMES.function_log_group(function_name),
+        function_version="1",
+        memory_limit_in_mb=256,
+        log_stream_name="2026/11/27/[1]0123456789abcdef0123456789abcdef",
+    )
 
 
 @pytest.fixture
-def processor_context() -> FakeLambdaContext:
-    name = NAMES.s3_processor_function
-    return FakeLambdaContext(function_name=name, log_group_name=NAMES.function_log_group(name))
+def processor_context() -> LambdaContext:
+    return lambda_context(NAMES.s3_processor_function)
 
 
 @pytest.fixture
-def api_context() -> FakeLambdaContext:
-    name = NAMES.api_handler_function
-    return FakeLambdaContext(function_name=name, log_group_name=NAMES.function_log_group(name))
+def api_context() -> LambdaContext:
+    return lambda_context(NAMES.api_handler_function)
 
 
 @pytest.fixture
@@ -233,20 +222,27 @@ def secret_arn(aws: None) -> str:
     return arn
 
 
+def _load_with(
+    function: str,
+    environment: dict[str, str],
+    loader: FunctionLoader,
+    monkeypatch: pytest.MonkeyPatch,
+) -> ModuleType:
+    """Load `function` with the environment the compute layer gives it left set for the test."""
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return loader.load(function)
+
+
 @pytest.fixture
 def processor(
     bucket: str, table: str, loader: FunctionLoader, monkeypatch: pytest.MonkeyPatch
 ) -> ModuleType:
-    for name, value in PROCESSOR_ENV.items():
-        monkeypatch.setenv(name, value)
-    return loader.load("s3_processor")
+    return _load_with("s3_processor", PROCESSOR_ENV, loader, monkeypatch)
 
 
 @pytest.fixture
 def api(
     bucket: str, secret_arn: str, loader: FunctionLoader, monkeypatch: pytest.MonkeyPatch
 ) -> ModuleType:
-    for name, value in API_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("SECRET_ARN", secret_arn)
-    return loader.load("api_handler")
+    return _load_with("api_handler", {**API_ENV, "SECRET_ARN": secret_arn}, loader, monkeypatch)

@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import quote_plus
 
+import pytest
 from botocore.awsrequest import AWSResponse  # type: ignore[import-untyped, unused-ignore]
 
 from shared.naming import AwsLocation, ResourceNames
@@ -176,6 +177,17 @@ class FunctionLoader:
             sys.stdout = real_stdout
         self.loaded.append(module)
         return module
+
+
+def assert_cold_start_fails(loader: FunctionLoader, function: str, message: str) -> None:
+    """A fresh import of `function` (its cold start) raises a RuntimeError matching `message`."""
+    with pytest.raises(RuntimeError, match=message):
+        loader.load(function)
+
+
+def missing_variable_error(name: str) -> str:
+    """The cold-start error pattern naming `name` as the one missing required variable."""
+    return rf"missing required environment variable\(s\) {name} "
 
 
 class _Raw:

@@ -14,8 +14,16 @@ from typing import Any
 import pytest
 
 from shared.api_routes import ROUTES
-from tests.lambdas.conftest import API_ENV, CORS_ORIGIN, MAX_BODY_BYTES, FakeLambdaContext
-from tests.lambdas.support import API_KEY, NAMES, InjectedAnswers, api_event
+from tests.lambdas.conftest import API_ENV, CORS_ORIGIN, MAX_BODY_BYTES
+from tests.lambdas.support import (
+    API_KEY,
+    NAMES,
+    InjectedAnswers,
+    api_event,
+    assert_cold_start_fails,
+    missing_variable_error,
+)
+from tooling.local.functions import LambdaContext
 
 JSON = {"Content-Type": "application/json"}
 REQUEST_ID = "a1b2c3d4-0000-4000-8000-000000000001"
@@ -24,7 +32,7 @@ REQUEST_ID = "a1b2c3d4-0000-4000-8000-000000000001"
 LEAK_MARKERS = ("Traceback", 'File "', "Error:", "Exception", "botocore", API_KEY)
 
 
-def call(api: ModuleType, context: FakeLambdaContext, event: dict[str, Any]) -> dict[str, Any]:
+def call(api: ModuleType, context: LambdaContext, event: dict[str, Any]) -> dict[str, Any]:
     """Invoke the handler and check what every response must satisfy."""
     response: dict[str, Any] = api.lambda_handler(event, context)
     assert type(response["statusCode"]) is int
@@ -64,7 +72,7 @@ def test_routes_are_the_ones_the_api_layer_declares(api: ModuleType) -> None:
 
 
 def test_health_reports_status_version_and_request_id_without_aws(
-    api: ModuleType, api_context: FakeLambdaContext
+    api: ModuleType, api_context: LambdaContext
 ) -> None:
     response = call(api, api_context, api_event("GET", "/health"))
 
@@ -76,14 +84,14 @@ def test_health_reports_status_version_and_request_id_without_aws(
 
 
 def test_configuration_is_read_once_at_cold_start(
-    api: ModuleType, api_context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
+    api: ModuleType, api_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("APP_VERSION", "changed-after-cold-start")
     response = call(api, api_context, api_event("GET", "/health"))
     assert body_of(response)["version"] == "0123456789ab"
 
 
-def test_health_ignores_a_trailing_slash(api: ModuleType, api_context: FakeLambdaContext) -> None:
+def test_health_ignores_a_trailing_slash(api: ModuleType, api_context: LambdaContext) -> None:
     assert call(api, api_context, api_event("GET", "/health/"))["statusCode"] == 200
 
 
@@ -91,7 +99,7 @@ def test_health_ignores_a_trailing_slash(api: ModuleType, api_context: FakeLambd
 
 
 def test_cors_headers_only_for_a_configured_origin(
-    api: ModuleType, api_context: FakeLambdaContext
+    api: ModuleType, api_context: LambdaContext
 ) -> None:
     allowed = call(api, api_context, api_event("GET", "/health", headers={"Origin": CORS_ORIGIN}))
     other = call(
@@ -102,7 +110,7 @@ def test_cors_headers_only_for_a_configured_origin(
     assert header(other, "Access-Control-Allow-Origin") is None
 
 
-def test_cors_preflight_is_answered(api: ModuleType, api_context: FakeLambdaContext) -> None:
+def test_cors_preflight_is_answered(api: ModuleType, api_context: LambdaContext) -> None:
     preflight = call(
         api,
         api_context,
@@ -119,7 +127,7 @@ def test_cors_preflight_is_answered(api: ModuleType, api_context: FakeLambdaCont
 
 
 def test_no_cors_headers_when_no_origin_is_configured(
-    api: ModuleType, api_context: FakeLambdaContext, loader: Any, monkeypatch: pytest.MonkeyPatch
+    api: ModuleType, api_context: LambdaContext, loader: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CORS_ALLOWED_ORIGINS", "")
     without_cors = loader.load("api_handler")
@@ -135,7 +143,7 @@ def test_no_cors_headers_when_no_origin_is_configured(
 
 
 def test_process_signs_the_canonical_body_with_the_secret(
-    api: ModuleType, api_context: FakeLambdaContext
+    api: ModuleType, api_context: LambdaContext
 ) -> None:
     request = {"name": "invoice", "data": {"b": [1, 2.5, None], "a": {"z": True, "é": "ü"}}}
     response = call(api, api_context, process_event(json.dumps(request, indent=2)))
@@ -156,7 +164,7 @@ def test_process_signs_the_canonical_body_with_the_secret(
 
 
 def test_process_accepts_a_base64_encoded_utf8_body(
-    api: ModuleType, api_context: FakeLambdaContext
+    api: ModuleType, api_context: LambdaContext
 ) -> None:
     body = base64.b64encode(json.dumps({"name": "b64", "data": {}}).encode()).decode()
     response = call(api, api_context, process_event(body, is_base64_encoded=True))
@@ -164,7 +172,7 @@ def test_process_accepts_a_base64_encoded_utf8_body(
 
 
 def test_process_accepts_a_utf8_charset_parameter(
-    api: ModuleType, api_context: FakeLambdaContext
+    api: ModuleType, api_context: LambdaContext
 ) -> None:
     event = process_event(
         '{"name":"n","data":{}}', {"content-type": "Application/JSON; charset=UTF-8"}
@@ -173,7 +181,7 @@ def test_process_accepts_a_utf8_charset_parameter(
 
 
 def test_the_secret_is_fetched_once_across_many_warm_requests(
-    api: ModuleType, api_context: FakeLambdaContext
+    api: ModuleType, api_context: LambdaContext
 ) -> None:
     counter = InjectedAnswers(api.secrets_provider().client, "GetSecretValue")
 
@@ -189,7 +197,7 @@ def test_the_secret_is_fetched_once_across_many_warm_requests(
 
 
 def test_the_secret_is_fetched_again_after_the_cache_period(
-    api: ModuleType, api_context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
+    api: ModuleType, api_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     counter = InjectedAnswers(api.secrets_provider().client, "GetSecretValue")
     event = process_event('{"name":"n","data":{}}')
@@ -253,7 +261,7 @@ def _error(response: dict[str, Any], status: int, error: str) -> dict[str, Any]:
     ],
 )
 def test_a_body_that_is_not_utf8_json_is_a_400(
-    api: ModuleType, api_context: FakeLambdaContext, body: str, is_base64_encoded: bool, error: str
+    api: ModuleType, api_context: LambdaContext, body: str, is_base64_encoded: bool, error: str
 ) -> None:
     response = call(api, api_context, process_event(body, is_base64_encoded=is_base64_encoded))
     _error(response, 400, error)
@@ -271,7 +279,7 @@ def test_a_body_that_is_not_utf8_json_is_a_400(
     ids=["missing", "text", "form", "json-patch", "latin-1"],
 )
 def test_a_content_type_other_than_json_is_a_415(
-    api: ModuleType, api_context: FakeLambdaContext, headers: dict[str, str]
+    api: ModuleType, api_context: LambdaContext, headers: dict[str, str]
 ) -> None:
     response = call(api, api_context, process_event('{"name":"x","data":{}}', headers))
     _error(response, 415, "unsupported_media_type")
@@ -287,13 +295,13 @@ def test_a_content_type_other_than_json_is_a_415(
     ids=["16MB-text", "2MB-base64", "multibyte-over-limit"],
 )
 def test_a_body_over_the_limit_is_a_413(
-    api: ModuleType, api_context: FakeLambdaContext, body: str, is_base64_encoded: bool
+    api: ModuleType, api_context: LambdaContext, body: str, is_base64_encoded: bool
 ) -> None:
     response = call(api, api_context, process_event(body, is_base64_encoded=is_base64_encoded))
     _error(response, 413, "payload_too_large")
 
 
-def test_a_body_at_the_limit_is_accepted(api: ModuleType, api_context: FakeLambdaContext) -> None:
+def test_a_body_at_the_limit_is_accepted(api: ModuleType, api_context: LambdaContext) -> None:
     prefix, suffix = '{"name":"x","data":{"pad":"', '"}}'
     body = prefix + "x" * (MAX_BODY_BYTES - len(prefix) - len(suffix)) + suffix
     assert len(body.encode()) == MAX_BODY_BYTES
@@ -328,7 +336,7 @@ def test_a_body_at_the_limit_is_accepted(api: ModuleType, api_context: FakeLambd
     ],
 )
 def test_a_body_failing_validation_is_a_422_naming_the_field(
-    api: ModuleType, api_context: FakeLambdaContext, body: str, field: str
+    api: ModuleType, api_context: LambdaContext, body: str, field: str
 ) -> None:
     response = call(api, api_context, process_event(body))
     assert _error(response, 422, "validation_error")["field"] == field
@@ -339,7 +347,7 @@ def test_a_body_failing_validation_is_a_422_naming_the_field(
     [("GET", "/nothing"), ("GET", "/"), ("POST", "/objects"), ("GET", "/healthz")],
 )
 def test_an_unknown_route_is_a_404(
-    api: ModuleType, api_context: FakeLambdaContext, method: str, path: str
+    api: ModuleType, api_context: LambdaContext, method: str, path: str
 ) -> None:
     _error(call(api, api_context, api_event(method, path)), 404, "not_found")
 
@@ -355,7 +363,7 @@ def test_an_unknown_route_is_a_404(
     ],
 )
 def test_a_known_path_with_another_method_is_a_405_with_allow(
-    api: ModuleType, api_context: FakeLambdaContext, method: str, path: str, allow: str
+    api: ModuleType, api_context: LambdaContext, method: str, path: str, allow: str
 ) -> None:
     response = call(api, api_context, api_event(method, path))
     _error(response, 405, "method_not_allowed")
@@ -364,7 +372,7 @@ def test_a_known_path_with_another_method_is_a_405_with_allow(
 
 def test_an_unexpected_error_is_a_generic_500_with_the_request_id(
     api: ModuleType,
-    api_context: FakeLambdaContext,
+    api_context: LambdaContext,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -388,7 +396,7 @@ def test_an_unexpected_error_is_a_generic_500_with_the_request_id(
 
 
 def test_a_secret_without_api_key_is_a_generic_500(
-    api: ModuleType, api_context: FakeLambdaContext, secret_arn: str
+    api: ModuleType, api_context: LambdaContext, secret_arn: str
 ) -> None:
     client = api.secrets_provider().client
     client.put_secret_value(SecretId=secret_arn, SecretString='{"not_the_key": "value"}')
@@ -397,7 +405,7 @@ def test_a_secret_without_api_key_is_a_generic_500(
 
 
 def test_an_event_that_is_not_an_api_request_is_a_generic_500(
-    api: ModuleType, api_context: FakeLambdaContext
+    api: ModuleType, api_context: LambdaContext
 ) -> None:
     response = call(api, api_context, {"unexpected": "shape"})
 
@@ -411,7 +419,7 @@ def test_an_event_that_is_not_an_api_request_is_a_generic_500(
 
 
 def test_neither_request_bodies_nor_the_secret_reach_the_logs(
-    api: ModuleType, api_context: FakeLambdaContext, capsys: pytest.CaptureFixture[str]
+    api: ModuleType, api_context: LambdaContext, capsys: pytest.CaptureFixture[str]
 ) -> None:
     marker = "private-request-content-51c2"
     call(api, api_context, process_event(json.dumps({"name": "x", "data": {"k": marker}})))
@@ -423,7 +431,7 @@ def test_neither_request_bodies_nor_the_secret_reach_the_logs(
 
 
 def test_log_lines_carry_the_lambda_context_and_the_request_id_as_correlation_id(
-    api: ModuleType, api_context: FakeLambdaContext, capsys: pytest.CaptureFixture[str]
+    api: ModuleType, api_context: LambdaContext, capsys: pytest.CaptureFixture[str]
 ) -> None:
     call(api, api_context, process_event('{"name": 5, "data": {}}', request_id="first-request"))
     call(api, api_context, process_event('{"data": {}}', request_id="second-request"))
@@ -473,7 +481,7 @@ _EQUIVALENCE_CASES = {
 
 @pytest.mark.parametrize("case", sorted(_EQUIVALENCE_CASES))
 def test_process_answers_exactly_as_the_resolver_would(
-    api: ModuleType, api_context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch, case: str
+    api: ModuleType, api_context: LambdaContext, monkeypatch: pytest.MonkeyPatch, case: str
 ) -> None:
     event = _EQUIVALENCE_CASES[case]
     assert api._is_process_request(event)
@@ -487,7 +495,7 @@ def test_process_answers_exactly_as_the_resolver_would(
 
 
 def test_an_unexpected_error_in_process_answers_as_the_resolver_would(
-    api: ModuleType, api_context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
+    api: ModuleType, api_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def explode() -> bytes:
         raise RuntimeError("internal detail")
@@ -498,7 +506,7 @@ def test_an_unexpected_error_in_process_answers_as_the_resolver_would(
 
 
 def test_with_a_middleware_registered_process_goes_through_the_resolver(
-    api: ModuleType, api_context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
+    api: ModuleType, api_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[str] = []
 
@@ -524,16 +532,14 @@ def test_only_post_process_takes_the_short_path(api: ModuleType, method: str, pa
 # GET /objects/{key+}
 
 
-def test_a_missing_result_is_a_404(api: ModuleType, api_context: FakeLambdaContext) -> None:
+def test_a_missing_result_is_a_404(api: ModuleType, api_context: LambdaContext) -> None:
     event = api_event(
         "GET", "/objects/uploads/none.csv", path_parameters={"key": "uploads/none.csv"}
     )
     _error(call(api, api_context, event), 404, "not_found")
 
 
-def test_a_stored_result_is_returned(
-    api: ModuleType, api_context: FakeLambdaContext, s3: Any
-) -> None:
+def test_a_stored_result_is_returned(api: ModuleType, api_context: LambdaContext, s3: Any) -> None:
     document = {"key": "uploads/x y.csv", "size": 3, "sha256": "abc"}
     s3.put_object(
         Bucket=NAMES.upload_bucket, Key="results/uploads/x y.csv.json", Body=json.dumps(document)
@@ -551,16 +557,14 @@ def test_a_stored_result_is_returned(
 
 
 def test_the_key_falls_back_to_the_path_without_path_parameters(
-    api: ModuleType, api_context: FakeLambdaContext, s3: Any
+    api: ModuleType, api_context: LambdaContext, s3: Any
 ) -> None:
     s3.put_object(Bucket=NAMES.upload_bucket, Key="results/uploads/p.csv.json", Body=b"{}")
     response = call(api, api_context, api_event("GET", "/objects/uploads/p.csv"))
     assert body_of(response)["key"] == "uploads/p.csv"
 
 
-def test_a_key_too_long_for_a_result_is_a_422(
-    api: ModuleType, api_context: FakeLambdaContext
-) -> None:
+def test_a_key_too_long_for_a_result_is_a_422(api: ModuleType, api_context: LambdaContext) -> None:
     key = "uploads/" + "k" * 1020
     event = api_event("GET", f"/objects/{key}", path_parameters={"key": key})
     assert _error(call(api, api_context, event), 422, "validation_error")["field"] == "key"
@@ -586,10 +590,7 @@ def test_a_missing_variable_fails_the_cold_start_naming_it(
         monkeypatch.setenv(missing, "  ")  # set but blank counts as missing
     else:
         monkeypatch.delenv(missing)
-    with pytest.raises(
-        RuntimeError, match=rf"missing required environment variable\(s\) {missing} "
-    ):
-        loader.load("api_handler")
+    assert_cold_start_fails(loader, "api_handler", missing_variable_error(missing))
 
 
 @pytest.mark.parametrize(
@@ -609,5 +610,4 @@ def test_an_invalid_variable_fails_the_cold_start_naming_it(
     message: str,
 ) -> None:
     monkeypatch.setenv(name, value)
-    with pytest.raises(RuntimeError, match=message):
-        loader.load("api_handler")
+    assert_cold_start_fails(loader, "api_handler", message)

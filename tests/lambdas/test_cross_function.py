@@ -14,8 +14,8 @@ import pytest
 
 from shared.packaging import COMMON_FOLDER
 from shared.packaging import FUNCTIONS as PACKAGED_FUNCTIONS
-from tests.lambdas.conftest import FakeLambdaContext
 from tests.lambdas.support import LAMBDAS_DIR, NAMES, api_event, s3_event, s3_record
+from tooling.local.functions import LambdaContext
 
 FUNCTIONS = ("s3_processor", "api_handler")
 
@@ -69,8 +69,8 @@ def test_both_functions_map_keys_to_the_same_result_key(
 def test_a_result_the_processor_wrote_is_served_by_the_api(
     processor: ModuleType,
     api: ModuleType,
-    processor_context: FakeLambdaContext,
-    api_context: FakeLambdaContext,
+    processor_context: LambdaContext,
+    api_context: LambdaContext,
     s3: Any,
     key: str,
 ) -> None:

@@ -28,8 +28,9 @@ from moto.secretsmanager.responses import SecretsManagerResponse
 
 from shared.naming import IDEMPOTENCY_KEY_ATTRIBUTE
 from shared.policies import api_handler_policy, s3_processor_policy
-from tests.lambdas.conftest import API_ENV, PROCESSOR_ENV, FakeLambdaContext
+from tests.lambdas.conftest import API_ENV, PROCESSOR_ENV
 from tests.lambdas.support import NAMES, FunctionLoader, api_event, s3_event, s3_record
+from tooling.local.functions import LambdaContext
 
 OTHER_BUCKET = "someone-elses-bucket"
 OTHER_TABLE = "someone-elses-table"
@@ -206,7 +207,7 @@ def test_processor_role_processes_an_upload(
     become: Any,
     loader: FunctionLoader,
     monkeypatch: pytest.MonkeyPatch,
-    processor_context: FakeLambdaContext,
+    processor_context: LambdaContext,
 ) -> None:
     become(account.processor_role_arn)
     processor = _load(loader, monkeypatch, "s3_processor", PROCESSOR_ENV)
@@ -251,7 +252,7 @@ def test_processor_pointed_at_another_bucket_or_table_fails(
     become: Any,
     loader: FunctionLoader,
     monkeypatch: pytest.MonkeyPatch,
-    processor_context: FakeLambdaContext,
+    processor_context: LambdaContext,
     capsys: pytest.CaptureFixture[str],
     override: dict[str, str],
 ) -> None:
@@ -277,7 +278,7 @@ def test_api_role_serves_results_and_signs_with_the_secret(
     become: Any,
     loader: FunctionLoader,
     monkeypatch: pytest.MonkeyPatch,
-    api_context: FakeLambdaContext,
+    api_context: LambdaContext,
 ) -> None:
     become(account.api_role_arn)
     api = _load(loader, monkeypatch, "api_handler", {**API_ENV, "SECRET_ARN": account.secret_arn})
@@ -345,7 +346,7 @@ def test_api_pointed_at_another_secret_or_bucket_answers_a_generic_500(
     become: Any,
     loader: FunctionLoader,
     monkeypatch: pytest.MonkeyPatch,
-    api_context: FakeLambdaContext,
+    api_context: LambdaContext,
     capsys: pytest.CaptureFixture[str],
     override: dict[str, str],
     event: dict[str, Any],

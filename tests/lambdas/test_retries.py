@@ -11,7 +11,6 @@ import botocore.retries.standard  # type: ignore[import-untyped, unused-ignore]
 import pytest
 from botocore.exceptions import ConnectionClosedError  # type: ignore[import-untyped, unused-ignore]
 
-from tests.lambdas.conftest import FakeLambdaContext
 from tests.lambdas.support import (
     NAMES,
     Answer,
@@ -22,6 +21,7 @@ from tests.lambdas.support import (
     s3_event,
     s3_record,
 )
+from tooling.local.functions import LambdaContext
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def _has_result(s3: Any, key: str) -> bool:
 
 
 def test_processor_rides_out_throttling_5xx_and_connection_errors(
-    processor: ModuleType, processor_context: FakeLambdaContext, s3: Any, backoffs: list[float]
+    processor: ModuleType, processor_context: LambdaContext, s3: Any, backoffs: list[float]
 ) -> None:
     record = _upload(s3, "uploads/flaky.csv")
     get = InjectedAnswers(
@@ -80,7 +80,7 @@ def test_processor_rides_out_throttling_5xx_and_connection_errors(
 
 
 def test_processor_gives_up_after_the_configured_attempts(
-    processor: ModuleType, processor_context: FakeLambdaContext, s3: Any, backoffs: list[float]
+    processor: ModuleType, processor_context: LambdaContext, s3: Any, backoffs: list[float]
 ) -> None:
     record = _upload(s3, "uploads/down.csv")
     get = InjectedAnswers(processor.s3_client, "GetObject", [s3_error(503, "SlowDown")] * 10)
@@ -94,7 +94,7 @@ def test_processor_gives_up_after_the_configured_attempts(
 
 def test_processor_fails_a_permanent_error_at_once_and_keeps_going(
     processor: ModuleType,
-    processor_context: FakeLambdaContext,
+    processor_context: LambdaContext,
     s3: Any,
     backoffs: list[float],
     capsys: pytest.CaptureFixture[str],
@@ -114,23 +114,26 @@ def test_processor_fails_a_permanent_error_at_once_and_keeps_going(
     assert len(failure) == 1 and "AccessDenied" in json.loads(failure[0])["exception"]
 
 
-@pytest.mark.parametrize(
-    "fault",
-    [json_error(500, "InternalServiceError"), json_error(400, "ThrottlingException")],
-    ids=["5xx", "throttling"],
-)
-def test_api_retries_a_transient_secrets_manager_fault(
-    api: ModuleType, api_context: FakeLambdaContext, backoffs: list[float], fault: Answer
-) -> None:
-    get_secret = InjectedAnswers(api.secrets_provider().client, "GetSecretValue", [fault, fault])
-    event = api_event(
+def _process_event() -> dict[str, Any]:
+    return api_event(
         "POST",
         "/process",
         body='{"name":"x","data":{}}',
         headers={"Content-Type": "application/json"},
     )
 
-    response = api.lambda_handler(event, api_context)
+
+@pytest.mark.parametrize(
+    "fault",
+    [json_error(500, "InternalServiceError"), json_error(400, "ThrottlingException")],
+    ids=["5xx", "throttling"],
+)
+def test_api_retries_a_transient_secrets_manager_fault(
+    api: ModuleType, api_context: LambdaContext, backoffs: list[float], fault: Answer
+) -> None:
+    get_secret = InjectedAnswers(api.secrets_provider().client, "GetSecretValue", [fault, fault])
+
+    response = api.lambda_handler(_process_event(), api_context)
 
     assert response["statusCode"] == 200
     assert get_secret.sends == 3
@@ -138,19 +141,13 @@ def test_api_retries_a_transient_secrets_manager_fault(
 
 
 def test_api_answers_a_permanent_secrets_manager_error_with_a_generic_500(
-    api: ModuleType, api_context: FakeLambdaContext, backoffs: list[float]
+    api: ModuleType, api_context: LambdaContext, backoffs: list[float]
 ) -> None:
     get_secret = InjectedAnswers(
         api.secrets_provider().client, "GetSecretValue", [json_error(400, "AccessDeniedException")]
     )
-    event = api_event(
-        "POST",
-        "/process",
-        body='{"name":"x","data":{}}',
-        headers={"Content-Type": "application/json"},
-    )
 
-    response = api.lambda_handler(event, api_context)
+    response = api.lambda_handler(_process_event(), api_context)
 
     assert response["statusCode"] == 500
     assert "AccessDenied" not in response["body"]
@@ -164,7 +161,7 @@ def _objects_event(key: str) -> dict[str, Any]:
 
 
 def test_api_retries_a_throttled_result_read(
-    api: ModuleType, api_context: FakeLambdaContext, s3: Any, backoffs: list[float]
+    api: ModuleType, api_context: LambdaContext, s3: Any, backoffs: list[float]
 ) -> None:
     s3.put_object(Bucket=NAMES.upload_bucket, Key="results/uploads/r.csv.json", Body=b'{"size": 1}')
     get = InjectedAnswers(api.s3_client(), "GetObject", [s3_error(503, "SlowDown")] * 2)
@@ -176,7 +173,7 @@ def test_api_retries_a_throttled_result_read(
 
 
 def test_api_gives_up_after_its_attempts_with_a_generic_500(
-    api: ModuleType, api_context: FakeLambdaContext, backoffs: list[float]
+    api: ModuleType, api_context: LambdaContext, backoffs: list[float]
 ) -> None:
     get = InjectedAnswers(api.s3_client(), "GetObject", [s3_error(503, "SlowDown")] * 10)
 
@@ -188,7 +185,7 @@ def test_api_gives_up_after_its_attempts_with_a_generic_500(
 
 
 def test_api_tells_a_missing_result_from_a_denial_when_s3_answers_403(
-    api: ModuleType, api_context: FakeLambdaContext, backoffs: list[float]
+    api: ModuleType, api_context: LambdaContext, backoffs: list[float]
 ) -> None:
     # Real S3 answers 403 for a missing key unless it sees s3:ListBucket for the request.
     InjectedAnswers(api.s3_client(), "GetObject", [s3_error(403, "AccessDenied")])
@@ -201,7 +198,7 @@ def test_api_tells_a_missing_result_from_a_denial_when_s3_answers_403(
 
 
 def test_api_reports_a_real_denial_as_a_generic_500(
-    api: ModuleType, api_context: FakeLambdaContext, backoffs: list[float]
+    api: ModuleType, api_context: LambdaContext, backoffs: list[float]
 ) -> None:
     InjectedAnswers(api.s3_client(), "GetObject", [s3_error(403, "AccessDenied")])
     InjectedAnswers(api.s3_client(), "ListObjectsV2", [s3_error(403, "AccessDenied")])

@@ -11,18 +11,20 @@ from typing import Any
 
 import pytest
 
-from tests.lambdas.conftest import FakeLambdaContext
 from tests.lambdas.support import (
     NAMES,
     Answer,
     InjectedAnswers,
     PatternStream,
+    assert_cold_start_fails,
     emf_metrics,
     load_event,
     log_messages,
+    missing_variable_error,
     s3_event,
     s3_record,
 )
+from tooling.local.functions import LambdaContext
 
 # Distinctive content: it must never appear in a log line or a metric.
 CONTENT_MARKER = b"confidential-object-content-7f3a"
@@ -56,7 +58,7 @@ KEYS = (
 
 
 def test_each_record_key_is_decoded_and_described(
-    processor: ModuleType, processor_context: FakeLambdaContext, s3: Any
+    processor: ModuleType, processor_context: LambdaContext, s3: Any
 ) -> None:
     records = []
     for index, key in enumerate(KEYS):
@@ -88,7 +90,7 @@ def test_the_encoded_form_really_differs_from_the_key() -> None:
 
 def test_duplicate_delivery_is_processed_once(
     processor: ModuleType,
-    processor_context: FakeLambdaContext,
+    processor_context: LambdaContext,
     s3: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -110,7 +112,7 @@ def test_duplicate_delivery_is_processed_once(
 
 
 def test_a_new_version_of_the_same_key_is_processed_again(
-    processor: ModuleType, processor_context: FakeLambdaContext, s3: Any
+    processor: ModuleType, processor_context: LambdaContext, s3: Any
 ) -> None:
     first = _upload(s3, "uploads/doc.txt", b"first")
     processor.lambda_handler(
@@ -127,7 +129,7 @@ def test_a_new_version_of_the_same_key_is_processed_again(
 
 
 def test_unversioned_records_are_told_apart_by_sequencer(
-    processor: ModuleType, processor_context: FakeLambdaContext, s3: Any
+    processor: ModuleType, processor_context: LambdaContext, s3: Any
 ) -> None:
     _upload(s3, "uploads/plain.txt", b"plain")
     record = s3_record("uploads/plain.txt", version_id=None, sequencer="0A")
@@ -141,7 +143,7 @@ def test_unversioned_records_are_told_apart_by_sequencer(
 
 def test_the_s3_test_event_is_ignored_with_a_log_line(
     processor: ModuleType,
-    processor_context: FakeLambdaContext,
+    processor_context: LambdaContext,
     s3: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -171,7 +173,7 @@ def test_the_s3_test_event_is_ignored_with_a_log_line(
 )
 def test_records_not_for_this_function_are_ignored_with_a_log_line(
     processor: ModuleType,
-    processor_context: FakeLambdaContext,
+    processor_context: LambdaContext,
     s3: Any,
     capsys: pytest.CaptureFixture[str],
     record: dict[str, Any],
@@ -190,7 +192,7 @@ def test_records_not_for_this_function_are_ignored_with_a_log_line(
 
 def test_a_failing_record_leaves_the_others_processed_and_fails_the_invocation(
     processor: ModuleType,
-    processor_context: FakeLambdaContext,
+    processor_context: LambdaContext,
     s3: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -227,7 +229,7 @@ def test_a_failing_record_leaves_the_others_processed_and_fails_the_invocation(
 
 def test_an_object_deleted_before_processing_is_skipped_not_failed(
     processor: ModuleType,
-    processor_context: FakeLambdaContext,
+    processor_context: LambdaContext,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     counts = processor.lambda_handler(
@@ -239,7 +241,7 @@ def test_an_object_deleted_before_processing_is_skipped_not_failed(
 
 
 def test_a_large_object_is_streamed_with_bounded_memory(
-    processor: ModuleType, processor_context: FakeLambdaContext, s3: Any
+    processor: ModuleType, processor_context: LambdaContext, s3: Any
 ) -> None:
     size = 64 * 1024 * 1024
     # Warm up first: botocore loads service models on first use, which is not per-object memory.
@@ -289,7 +291,7 @@ def test_a_large_object_is_streamed_with_bounded_memory(
 
 def test_logs_are_structured_with_correlation_ids_and_never_carry_content(
     processor: ModuleType,
-    processor_context: FakeLambdaContext,
+    processor_context: LambdaContext,
     s3: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -316,7 +318,7 @@ def test_logs_are_structured_with_correlation_ids_and_never_carry_content(
 @pytest.mark.parametrize("response_elements", ["absent", "null"])
 def test_a_record_without_response_elements_is_processed_normally(
     processor: ModuleType,
-    processor_context: FakeLambdaContext,
+    processor_context: LambdaContext,
     s3: Any,
     capsys: pytest.CaptureFixture[str],
     response_elements: str,
@@ -359,10 +361,7 @@ def test_a_missing_variable_fails_the_cold_start_naming_it(
     processor: ModuleType, loader: Any, monkeypatch: pytest.MonkeyPatch, missing: str
 ) -> None:
     monkeypatch.delenv(missing)
-    with pytest.raises(
-        RuntimeError, match=rf"missing required environment variable\(s\) {missing} "
-    ):
-        loader.load("s3_processor")
+    assert_cold_start_fails(loader, "s3_processor", missing_variable_error(missing))
 
 
 @pytest.mark.parametrize(
@@ -382,5 +381,4 @@ def test_an_invalid_variable_fails_the_cold_start_naming_it(
     message: str,
 ) -> None:
     monkeypatch.setenv(name, value)
-    with pytest.raises(RuntimeError, match=message):
-        loader.load("s3_processor")
+    assert_cold_start_fails(loader, "s3_processor", message)

@@ -6,19 +6,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pulumi_policy import (
-    PolicyCustomTimeouts,
-    PolicyResource,
-    PolicyResourceOptions,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-    StackValidationArgs,
-    StackValidationPolicy,
-)
+from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
 from policy.controls import control
 from policy.model import Scope, to_policy
 from policy.suppressions import Suppressions
+from tooling.synth.evaluate import policy_options, validate
 
 NO_SUPPRESSIONS = Suppressions(())
 
@@ -27,14 +20,10 @@ def urn(type_: str, name: str, layer: str = "storage") -> str:
     return f"urn:pulumi:dev::serverless-{layer}::{type_}::{name}"
 
 
-def options(parent: str | None = None) -> PolicyResourceOptions:
-    return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], parent)
-
-
 def resource_args(
     type_: str, props: Mapping[str, Any], name: str = "subject"
 ) -> ResourceValidationArgs:
-    return ResourceValidationArgs(type_, props, urn(type_, name), name, options(), None)
+    return ResourceValidationArgs(type_, props, urn(type_, name), name, policy_options(), None)
 
 
 @dataclass
@@ -51,7 +40,15 @@ class Res:
 def stack_args(resources: Sequence[Res], scope: Scope = Scope.STACK) -> StackValidationArgs:
     built = {
         r.name: PolicyResource(
-            r.type, r.props, urn(r.type, r.name, r.layer), r.name, options(), None, None, [], {}
+            r.type,
+            r.props,
+            urn(r.type, r.name, r.layer),
+            r.name,
+            policy_options(),
+            None,
+            None,
+            [],
+            {},
         )
         for r in resources
     }
@@ -80,11 +77,5 @@ def violations(control_id: str, args: ResourceValidationArgs | StackValidationAr
     def report(message: str, urn_: str | None = None) -> None:
         found.append(f"{urn_ or ''}: {message}")
 
-    if isinstance(policy, ResourceValidationPolicy):
-        assert isinstance(args, ResourceValidationArgs)
-        policy.validate(args, report)
-    else:
-        assert isinstance(policy, StackValidationPolicy)
-        assert isinstance(args, StackValidationArgs)
-        policy.validate(args, report)
+    validate(policy, args, report)
     return found

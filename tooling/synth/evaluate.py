@@ -93,7 +93,8 @@ def plain(value: Any) -> Any:
     return unwrapped
 
 
-def _options(resource: MockResource) -> PolicyResourceOptions:
+def policy_options(parent: str | None = None) -> PolicyResourceOptions:
+    """A resource's options as the engine passes them: only the parent's URN is ever set."""
     return PolicyResourceOptions(
         protect=False,
         ignore_changes=[],
@@ -101,14 +102,19 @@ def _options(resource: MockResource) -> PolicyResourceOptions:
         aliases=[],
         custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
         additional_secret_outputs=[],
-        parent=resource.parent,
+        parent=parent,
     )
 
 
 def resource_args(resource: MockResource) -> ResourceValidationArgs:
     """What the engine's Analyze passes a resource policy: type, inputs, URN, name."""
     return ResourceValidationArgs(
-        resource.type, plain(resource.inputs), resource.urn, resource.name, _options(resource), None
+        resource.type,
+        plain(resource.inputs),
+        resource.urn,
+        resource.name,
+        policy_options(resource.parent),
+        None,
     )
 
 
@@ -120,7 +126,7 @@ def policy_resources(resources: Sequence[MockResource]) -> list[PolicyResource]:
             plain({**resource.inputs, **resource.outputs, "id": resource.id}),
             resource.urn,
             resource.name,
-            _options(resource),
+            policy_options(resource.parent),
             None,
             None,
             [],
@@ -139,11 +145,12 @@ def policy_resources(resources: Sequence[MockResource]) -> list[PolicyResource]:
     return built
 
 
-def _call(
+def validate(
     policy: ResourceValidationPolicy | StackValidationPolicy,
     args: ResourceValidationArgs | StackValidationArgs,
     report: Callable[[str, str | None], None],
 ) -> object:
+    """Run `policy` on `args` (which must be of its kind); a coroutine when the policy is async."""
     if isinstance(policy, ResourceValidationPolicy):
         if not isinstance(args, ResourceValidationArgs):
             raise TypeError(f"{policy.name} is a resource policy")
@@ -223,7 +230,7 @@ class _Evaluator:
     ) -> None:
         policy = self.policies[control.control_id]
         try:
-            _run(_call(policy, args, report))
+            _run(validate(policy, args, report))
         except UnknownValueError as error:
             # What the engine reports as "can't run policy during preview": undecided.
             self.evaluation.undecided.append(Undecided(control.control_id, layer, error.message))
