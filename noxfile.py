@@ -35,7 +35,8 @@ def dev(session: nox.Session) -> None:
     )
 
 
-@nox.session(python=PYTHON, default=False)
+# A fresh environment: a reused one would keep packages the new pins no longer bring.
+@nox.session(python=PYTHON, default=False, reuse_venv=False)
 def lock(session: nox.Session) -> None:
     """Re-resolve pyproject.toml's pins and rewrite constraints.txt with every package."""
     session.install("-e", ".[dev]")

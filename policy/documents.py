@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from policy.values import as_list
+from pulumi_policy import ResourceValidationArgs
+
+from policy.model import Finding
+from policy.values import as_list, get
 
 Document = dict[str, Any]
 Statement = Mapping[str, Any]
@@ -164,6 +167,28 @@ def is_publicly_allowed(statement: Statement) -> bool:
     if not allows(statement) or not principals(statement).everyone:
         return False
     return not (condition_keys(statement) & RESTRICTING_CONDITION_KEYS)
+
+
+def not_public_findings(args: ResourceValidationArgs, what: str) -> Iterator[Finding]:
+    """Findings for a resource policy (`policy` property) that allows everyone, unrestricted.
+
+    `what` names the policy in messages: "key" gives "key policy of <name> ...".
+    """
+    raw = get(args.props, "policy")
+    if not raw:
+        return  # no resource policy: the service's default grants the account only
+    try:
+        document = parse(raw)
+    except DocumentError as error:
+        yield Finding(args.urn, f"{what} policy of {args.name}: {error}")
+        return
+    for index, statement in walk_statements(document):
+        if is_publicly_allowed(statement):
+            yield Finding(
+                args.urn,
+                f"{what} policy of {args.name} {label(index, statement)} allows everyone "
+                "without an account, organization or source condition",
+            )
 
 
 def account_of_principal(principal: str) -> str | None:

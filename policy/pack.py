@@ -5,18 +5,13 @@ from __future__ import annotations
 from pulumi_policy import Policy
 
 from policy.controls import CONTROLS
-from policy.model import SuppressionObserver, to_policy
-from policy.suppressions import Suppressions, load_suppressions
+from policy.model import to_policy
+from policy.suppressions import load_suppressions
 
 PACK_NAME = "serverless-security-baseline"
 
 
-def build_policies(
-    suppressions: Suppressions | None = None,
-    on_suppressed: SuppressionObserver | None = None,
-) -> list[Policy]:
-    """The policies of every control; suppressed findings go to `on_suppressed`."""
-    chosen = suppressions if suppressions is not None else load_suppressions()
-    if on_suppressed is None:
-        return [to_policy(control, chosen) for control in CONTROLS]
-    return [to_policy(control, chosen, on_suppressed) for control in CONTROLS]
+def build_policies() -> list[Policy]:
+    """The policies of every control, honouring policy/suppressions.yaml."""
+    suppressions = load_suppressions()
+    return [to_policy(control, suppressions) for control in CONTROLS]

@@ -23,6 +23,7 @@ where the target interpreter is available differs from one built where it is not
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import shutil
@@ -90,8 +91,8 @@ def _source_files(source_dir: Path) -> list[Path]:
     files = [
         path
         for path in source_dir.rglob("*")
-        if path.name != REQUIREMENTS_FILE
         if path.is_file()
+        and path.name != REQUIREMENTS_FILE
         and not EXCLUDED_PARTS.intersection(path.relative_to(source_dir).parts)
         and path.suffix not in EXCLUDED_SUFFIXES
     ]
@@ -107,9 +108,15 @@ def bytecode_interpreter(python_version: str) -> str | None:
     """The `python<version>` on PATH, when it runs and is that version; None otherwise.
 
     A launcher that exists but cannot run that version (a pyenv shim for a version that is
-    installed but not selected) counts as absent.
+    installed but not selected) counts as absent. The answer is kept per version and PATH:
+    every program run packages several functions, and each probe starts an interpreter.
     """
-    candidate = shutil.which(f"python{python_version}")
+    return _probe_interpreter(python_version, os.environ.get("PATH", os.defpath))
+
+
+@functools.cache
+def _probe_interpreter(python_version: str, search_path: str) -> str | None:
+    candidate = shutil.which(f"python{python_version}", path=search_path)
     if candidate is None:
         return None
     try:

@@ -112,32 +112,34 @@ def _dummy_aws_env(endpoint: str | None) -> dict[str, str]:
     return env
 
 
-def _processor_env() -> dict[str, str]:
-    return {
-        "BUCKET_NAME": NAMES.upload_bucket,
-        "UPLOAD_PREFIX": UPLOAD_PREFIX,
-        "RESULTS_PREFIX": RESULTS_PREFIX,
-        "IDEMPOTENCY_TABLE_NAME": NAMES.idempotency_table,
-        "IDEMPOTENCY_TTL_SECONDS": "86400",
-        "POWERTOOLS_SERVICE_NAME": "s3-processor",
-        "POWERTOOLS_METRICS_NAMESPACE": NAMES.prefix,
-        "AWS_LAMBDA_FUNCTION_NAME": NAMES.s3_processor_function,
-    }
+# Each function's environment as the compute layer sets it (stacks/compute/__main__.py), for
+# NAMES; tests/lambdas/conftest.py loads the functions with the same.
+PROCESSOR_ENV = {
+    "BUCKET_NAME": NAMES.upload_bucket,
+    "UPLOAD_PREFIX": UPLOAD_PREFIX,
+    "RESULTS_PREFIX": RESULTS_PREFIX,
+    "IDEMPOTENCY_TABLE_NAME": NAMES.idempotency_table,
+    "IDEMPOTENCY_TTL_SECONDS": "86400",
+    "POWERTOOLS_SERVICE_NAME": "s3-processor",
+    "POWERTOOLS_METRICS_NAMESPACE": NAMES.prefix,
+    "AWS_LAMBDA_FUNCTION_NAME": NAMES.s3_processor_function,
+}
+# Without SECRET_ARN, which is known once the secret exists (see _api_env).
+API_ENV = {
+    "BUCKET_NAME": NAMES.upload_bucket,
+    "RESULTS_PREFIX": RESULTS_PREFIX,
+    "SECRET_CACHE_SECONDS": "300",
+    "CORS_ALLOWED_ORIGINS": "https://app.example.com",
+    "MAX_BODY_BYTES": "1048576",
+    "APP_VERSION": "bench",
+    "POWERTOOLS_SERVICE_NAME": "api-handler",
+    "POWERTOOLS_METRICS_NAMESPACE": NAMES.prefix,
+    "AWS_LAMBDA_FUNCTION_NAME": NAMES.api_handler_function,
+}
 
 
 def _api_env(secret_arn: str) -> dict[str, str]:
-    return {
-        "BUCKET_NAME": NAMES.upload_bucket,
-        "RESULTS_PREFIX": RESULTS_PREFIX,
-        "SECRET_ARN": secret_arn,
-        "SECRET_CACHE_SECONDS": "300",
-        "CORS_ALLOWED_ORIGINS": "https://app.example.com",
-        "MAX_BODY_BYTES": "1048576",
-        "APP_VERSION": "bench",
-        "POWERTOOLS_SERVICE_NAME": "api-handler",
-        "POWERTOOLS_METRICS_NAMESPACE": NAMES.prefix,
-        "AWS_LAMBDA_FUNCTION_NAME": NAMES.api_handler_function,
-    }
+    return {**API_ENV, "SECRET_ARN": secret_arn}
 
 
 @contextlib.contextmanager
@@ -179,15 +181,17 @@ def _moto_server() -> Iterator[str]:
             process.wait()
 
 
-def _create_resources() -> str:
-    """The bucket, table and secret the storage and security layers create; returns the ARN."""
-    session = boto3.session.Session()
-    s3 = session.client("s3")
+def create_upload_bucket(s3: Any) -> str:
+    """The upload bucket, versioned as the storage layer creates it; returns its name."""
     s3.create_bucket(Bucket=NAMES.upload_bucket)
     s3.put_bucket_versioning(
         Bucket=NAMES.upload_bucket, VersioningConfiguration={"Status": "Enabled"}
     )
-    dynamodb = session.client("dynamodb")
+    return NAMES.upload_bucket
+
+
+def create_idempotency_table(dynamodb: Any) -> str:
+    """The idempotency table with the storage layer's key and TTL attributes; returns its name."""
     dynamodb.create_table(
         TableName=NAMES.idempotency_table,
         KeySchema=[{"AttributeName": IDEMPOTENCY_KEY_ATTRIBUTE, "KeyType": "HASH"}],
@@ -198,6 +202,14 @@ def _create_resources() -> str:
         TableName=NAMES.idempotency_table,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": IDEMPOTENCY_TTL_ATTRIBUTE},
     )
+    return NAMES.idempotency_table
+
+
+def _create_resources() -> str:
+    """The bucket, table and secret the storage and security layers create; returns the ARN."""
+    session = boto3.session.Session()
+    create_upload_bucket(session.client("s3"))
+    create_idempotency_table(session.client("dynamodb"))
     secret = session.client("secretsmanager").create_secret(
         Name=NAMES.secret, SecretString=json.dumps({"api_key": API_KEY})
     )
@@ -229,12 +241,12 @@ def _context(function_name: str) -> LambdaContext:
 
 def _load_handler(function: str, env: Mapping[str, str]) -> ModuleType:
     """Import lambdas/<function>/handler.py as Lambda does (tooling.local's loader: the folder
-    and lambdas/common as the root). The function's environment stays set for its calls, and
-    its logs go to os.devnull."""
+    and lambdas/common as the root). The function's environment stays set for its calls (so
+    the loader need not set it for the import), and its logs go to os.devnull."""
     os.environ.update(env)
     # Powertools' logger keeps the stream it finds at import: the handlers log to devnull.
     with contextlib.redirect_stdout(_devnull()):
-        return load_handler(function, env, LAMBDAS_DIR)
+        return load_handler(function, {})
 
 
 def _api_event(
@@ -487,7 +499,7 @@ def _measure_large_in_this_process(
     key: str, version: str, warm_key: str, warm_version: str
 ) -> dict[str, Any]:
     """Child-process side of the large-object measurement; prints one JSON line."""
-    processor = _load_handler("s3_processor", _processor_env())
+    processor = _load_handler("s3_processor", PROCESSOR_ENV)
     context = _context(NAMES.s3_processor_function)
     with contextlib.redirect_stdout(_devnull()):
         processor.lambda_handler(_s3_event(warm_key, warm_version), context)
@@ -538,7 +550,7 @@ def _large_object(size: int, endpoint: str) -> LargeObject:
         "VersionId"
     ]
     key, version, expected_sha256 = _upload_large(size)
-    env = {**os.environ, **_dummy_aws_env(endpoint), **_processor_env()}
+    env = {**os.environ, **_dummy_aws_env(endpoint), **PROCESSOR_ENV}
     completed = subprocess.run(  # noqa: S603 (our own interpreter and module)
         [
             sys.executable,
@@ -625,7 +637,7 @@ def _archive_layout(function: str, into: Path, *, bytecode: bool) -> Path:
 def _cold_starts(runs: int, secret_arn: str) -> dict[str, ColdStart]:
     aws = _dummy_aws_env(None)
     api_env = {**aws, **_api_env(secret_arn)}
-    processor_env = {**aws, **_processor_env()}
+    processor_env = {**aws, **PROCESSOR_ENV}
     results = {
         "interpreter": _cold_start("", REPO_ROOT, aws, runs),
         "boto3": _cold_start("boto3", REPO_ROOT, aws, runs),
@@ -813,7 +825,7 @@ def _run(args: argparse.Namespace, console: Console) -> Report:
         console.log(f"moto server at {endpoint}")
         secret_arn = _create_resources()
         api = _load_handler("api_handler", _api_env(secret_arn))
-        processor = _load_handler("s3_processor", _processor_env())
+        processor = _load_handler("s3_processor", PROCESSOR_ENV)
 
         # A result for GET /objects, written by the processor itself.
         s3 = boto3.session.Session().client("s3")

@@ -55,11 +55,6 @@ class MockResource:
     dependencies: list[str] = field(default_factory=list)
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
 
-    @property
-    def state(self) -> dict[str, Any]:
-        """Inputs overlaid with computed attributes, as a deployed resource's state reads."""
-        return {**self.inputs, **self.outputs}
-
 
 @dataclass
 class ExportedValue:
@@ -75,7 +70,8 @@ class LayerRun:
     stack: str
     resources: list[MockResource]
     exports: dict[str, ExportedValue]
-    invokes: list[str] = field(default_factory=list)
+    # The fully qualified names of the stacks the program referenced, in order.
+    stack_references: list[str] = field(default_factory=list)
 
     @property
     def aws_resources(self) -> list[MockResource]:
@@ -112,7 +108,7 @@ class SynthesizingMocks(pulumi.runtime.Mocks):
         self.location = location
         self.stack_outputs = stack_outputs
         self.resources: list[MockResource] = []
-        self.invokes: list[str] = []
+        self.stack_references: list[str] = []
 
     # Resources
     def new_resource(
@@ -137,6 +133,7 @@ class SynthesizingMocks(pulumi.runtime.Mocks):
 
     def _stack_reference(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         name = args.inputs["name"]
+        self.stack_references.append(name)
         outputs = self.stack_outputs.get(name)
         if outputs is None:
             raise LookupError(f"stack reference to {name!r}, which has not been run in this chain")
@@ -148,18 +145,16 @@ class SynthesizingMocks(pulumi.runtime.Mocks):
 
     def _compute(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         loc = self.location
-        region_account = f"{loc.region}:{loc.account_id}"
         physical = inputs.get("name") or f"{name}-{_short_hash(typ, name)[:7]}"
         compute = _ATTRIBUTES.get(typ)
         if compute is None:
             return f"{name}-id", {}
-        return compute(physical, inputs, loc, region_account)
+        return compute(physical, inputs, loc)
 
     # Invokes
     def call(
         self, args: pulumi.runtime.MockCallArgs
     ) -> tuple[dict[Any, Any], list[tuple[str, str]]]:
-        self.invokes.append(args.token)
         return self._invoke_result(args.token), []
 
     def _invoke_result(self, invoke: str) -> dict[str, Any]:
@@ -183,7 +178,7 @@ class SynthesizingMocks(pulumi.runtime.Mocks):
         raise NotImplementedError(f"the mocks do not answer the invoke {invoke}")
 
 
-Compute = Callable[[str, dict[str, Any], AwsLocation, str], tuple[str, dict[str, Any]]]
+Compute = Callable[[str, dict[str, Any], AwsLocation], tuple[str, dict[str, Any]]]
 
 
 def _arn(loc: AwsLocation, service: str, resource: str, *, regional: bool = True) -> str:
@@ -198,28 +193,24 @@ def _lambda_invoke_arn(loc: AwsLocation, target_arn: str) -> str:
     )
 
 
-def _kms_key(
-    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
-) -> tuple[str, dict[str, Any]]:
+def _kms_key(physical: str, inputs: dict[str, Any], loc: AwsLocation) -> tuple[str, dict[str, Any]]:
     key_id = f"{_short_hash(physical)}-mock-key"
     return key_id, {"arn": _arn(loc, "kms", f"key/{key_id}"), "keyId": key_id}
 
 
 def _kms_alias(
-    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+    physical: str, inputs: dict[str, Any], loc: AwsLocation
 ) -> tuple[str, dict[str, Any]]:
     return physical, {"arn": _arn(loc, "kms", physical)}
 
 
-def _secret(
-    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
-) -> tuple[str, dict[str, Any]]:
+def _secret(physical: str, inputs: dict[str, Any], loc: AwsLocation) -> tuple[str, dict[str, Any]]:
     arn = _arn(loc, "secretsmanager", f"secret:{physical}-{_short_hash(physical)[:6]}")
     return arn, {"arn": arn}
 
 
 def _iam_role(
-    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+    physical: str, inputs: dict[str, Any], loc: AwsLocation
 ) -> tuple[str, dict[str, Any]]:
     return physical, {
         "arn": f"arn:{loc.partition}:iam::{loc.account_id}:role/{physical}",
@@ -227,9 +218,7 @@ def _iam_role(
     }
 
 
-def _bucket(
-    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
-) -> tuple[str, dict[str, Any]]:
+def _bucket(physical: str, inputs: dict[str, Any], loc: AwsLocation) -> tuple[str, dict[str, Any]]:
     bucket = inputs.get("bucket") or physical
     return bucket, {
         "bucket": bucket,
@@ -238,21 +227,17 @@ def _bucket(
     }
 
 
-def _table(
-    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
-) -> tuple[str, dict[str, Any]]:
+def _table(physical: str, inputs: dict[str, Any], loc: AwsLocation) -> tuple[str, dict[str, Any]]:
     return physical, {"arn": _arn(loc, "dynamodb", f"table/{physical}")}
 
 
-def _queue(
-    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
-) -> tuple[str, dict[str, Any]]:
+def _queue(physical: str, inputs: dict[str, Any], loc: AwsLocation) -> tuple[str, dict[str, Any]]:
     url = f"https://sqs.{loc.region}.amazonaws.com/{loc.account_id}/{physical}"
     return url, {"arn": _arn(loc, "sqs", physical), "url": url, "name": physical}
 
 
 def _function(
-    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+    physical: str, inputs: dict[str, Any], loc: AwsLocation
 ) -> tuple[str, dict[str, Any]]:
     arn = _arn(loc, "lambda", f"function:{physical}")
     return physical, {
@@ -264,9 +249,7 @@ def _function(
     }
 
 
-def _alias(
-    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
-) -> tuple[str, dict[str, Any]]:
+def _alias(physical: str, inputs: dict[str, Any], loc: AwsLocation) -> tuple[str, dict[str, Any]]:
     function_name = str(inputs.get("functionName", "function"))
     function_arn = (
         function_name
@@ -278,13 +261,13 @@ def _alias(
 
 
 def _log_group(
-    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+    physical: str, inputs: dict[str, Any], loc: AwsLocation
 ) -> tuple[str, dict[str, Any]]:
     return physical, {"arn": _arn(loc, "logs", f"log-group:{physical}"), "name": physical}
 
 
 def _rest_api(
-    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+    physical: str, inputs: dict[str, Any], loc: AwsLocation
 ) -> tuple[str, dict[str, Any]]:
     api_id = _short_hash(physical)
     return api_id, {
@@ -295,9 +278,7 @@ def _rest_api(
     }
 
 
-def _stage(
-    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
-) -> tuple[str, dict[str, Any]]:
+def _stage(physical: str, inputs: dict[str, Any], loc: AwsLocation) -> tuple[str, dict[str, Any]]:
     api_id = inputs["restApi"]
     stage = inputs["stageName"]
     return f"ags-{api_id}-{stage}", {
@@ -307,16 +288,14 @@ def _stage(
     }
 
 
-def _topic(
-    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
-) -> tuple[str, dict[str, Any]]:
+def _topic(physical: str, inputs: dict[str, Any], loc: AwsLocation) -> tuple[str, dict[str, Any]]:
     arn = _arn(loc, "sns", physical)
     return arn, {"arn": arn, "name": physical}
 
 
 def _named_with_arn(service: str, kind: str) -> Compute:
     def compute(
-        physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+        physical: str, inputs: dict[str, Any], loc: AwsLocation
     ) -> tuple[str, dict[str, Any]]:
         return physical, {"arn": _arn(loc, service, f"{kind}{physical}")}
 
@@ -324,7 +303,7 @@ def _named_with_arn(service: str, kind: str) -> Compute:
 
 
 def _dashboard(
-    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+    physical: str, inputs: dict[str, Any], loc: AwsLocation
 ) -> tuple[str, dict[str, Any]]:
     name = inputs.get("dashboardName", physical)
     return name, {
@@ -332,16 +311,14 @@ def _dashboard(
     }
 
 
-def _web_acl(
-    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
-) -> tuple[str, dict[str, Any]]:
+def _web_acl(physical: str, inputs: dict[str, Any], loc: AwsLocation) -> tuple[str, dict[str, Any]]:
     acl_id = _short_hash("webacl", physical)
     scope = "regional" if inputs.get("scope") == "REGIONAL" else "global"
     return acl_id, {"arn": _arn(loc, "wafv2", f"{scope}/webacl/{physical}/{acl_id}")}
 
 
 def _random_password(
-    physical: str, inputs: dict[str, Any], loc: AwsLocation, _: str
+    physical: str, inputs: dict[str, Any], loc: AwsLocation
 ) -> tuple[str, dict[str, Any]]:
     length = int(inputs.get("length", 32))
     # Deterministic and obviously synthetic; the mocks never produce a usable secret.
@@ -476,7 +453,7 @@ def run_layer(
         stack=stack,
         resources=mocks.resources,
         exports=exports,
-        invokes=mocks.invokes,
+        stack_references=mocks.stack_references,
     )
 
 

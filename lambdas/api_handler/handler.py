@@ -41,11 +41,11 @@ from aws_lambda_powertools.event_handler.api_gateway import BaseRouter, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from function_config import FunctionEnvironment, retrying_client_config  # lambdas/common
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # Browsers send `Origin: scheme://host[:port]`, never a path or a trailing slash: a configured
 # origin of another shape could never match, so it is refused at cold start.
@@ -180,13 +180,16 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
+def _api_request_id(event: Any) -> str | None:
+    """API Gateway's request id (what the caller sees in x-amzn-RequestId) in a raw event."""
+    request_context = event.get("requestContext") if isinstance(event, dict) else None
+    request_id = request_context.get("requestId") if isinstance(request_context, dict) else None
+    return request_id if isinstance(request_id, str) else None
+
+
 def _request_id() -> str:
-    """API Gateway's request id (what the caller sees in x-amzn-RequestId), else Lambda's."""
-    request_context = app.current_event.raw_event.get("requestContext") or {}
-    request_id = request_context.get("requestId")
-    if isinstance(request_id, str) and request_id:
-        return request_id
-    return str(app.lambda_context.aws_request_id)
+    """API Gateway's request id, else Lambda's."""
+    return _api_request_id(app.current_event.raw_event) or str(app.lambda_context.aws_request_id)
 
 
 def _json_response(
@@ -537,10 +540,7 @@ def _flush_metrics() -> None:
 
 def _last_resort_response(event: Any, context: LambdaContext) -> dict[str, Any]:
     """A 500 for failures outside any route (an event that is not an API Gateway request)."""
-    request_context = event.get("requestContext") if isinstance(event, dict) else None
-    request_id = request_context.get("requestId") if isinstance(request_context, dict) else None
-    if not isinstance(request_id, str) or not request_id:
-        request_id = context.aws_request_id
+    request_id = _api_request_id(event) or context.aws_request_id
     body = {"error": "internal_error", "message": "internal server error", "requestId": request_id}
     return {
         "statusCode": HTTPStatus.INTERNAL_SERVER_ERROR.value,
@@ -571,13 +571,11 @@ def _bind_log_context(event: Any, context: LambdaContext) -> None:
             function_memory_size=context.memory_limit_in_mb,
             function_arn=context.invoked_function_arn,
         )
-    request_context = event.get("requestContext") if isinstance(event, dict) else None
-    request_id = request_context.get("requestId") if isinstance(request_context, dict) else None
     # One append: what Logger.set_correlation_id does, with the per-request keys.
     logger.append_keys(
         cold_start=_Environment.cold_start,
         function_request_id=context.aws_request_id,
-        correlation_id=request_id if isinstance(request_id, str) else None,
+        correlation_id=_api_request_id(event),
     )
     _Environment.cold_start = False
 

@@ -9,8 +9,8 @@ token (the new version's id) and the step:
 - testSecret: the pending value is well-formed (a JSON object with a long enough api_key).
 - finishSecret: move AWSCURRENT to the new version.
 
-Each step is idempotent: Secrets Manager may retry any of them. Only the standard library and
-boto3 (shipped by the Lambda runtime) are used; no secret value is ever logged.
+Each step is idempotent: Secrets Manager may retry any of them. Only the standard library,
+boto3 (shipped by the Lambda runtime) and lambdas/common are used; no secret value is ever logged.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import os
 from typing import Any
 
 import boto3
-from botocore.config import Config
+from function_config import retrying_client_config  # lambdas/common
 
 API_KEY_LENGTH = 40
 CURRENT, PENDING = "AWSCURRENT", "AWSPENDING"
@@ -29,9 +29,10 @@ CURRENT, PENDING = "AWSCURRENT", "AWSPENDING"
 logger = logging.getLogger()
 logger.setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"))
 
-# Standard retry mode: capped exponential backoff with jitter on throttling and 5xx.
+# Timeouts are botocore's defaults.
 _client = boto3.client(
-    "secretsmanager", config=Config(retries={"mode": "standard", "total_max_attempts": 5})
+    "secretsmanager",
+    config=retrying_client_config(total_max_attempts=5, connect_timeout=60, read_timeout=60),
 )
 
 

@@ -56,32 +56,6 @@ def check_queue_encrypted(args: ResourceValidationArgs) -> Iterator[Finding]:
         yield Finding(args.urn, f"queue {args.name} is not encrypted at rest")
 
 
-def _public_statements(args: ResourceValidationArgs, what: str) -> Iterator[Finding]:
-    raw = get(args.props, "policy")
-    if not raw:
-        return
-    try:
-        document = documents.parse(raw)
-    except documents.DocumentError as error:
-        yield Finding(args.urn, f"{what} policy of {args.name}: {error}")
-        return
-    for index, statement in documents.walk_statements(document):
-        if documents.is_publicly_allowed(statement):
-            yield Finding(
-                args.urn,
-                f"{what} policy of {args.name} {documents.label(index, statement)} allows "
-                "everyone without an account, organization or source condition",
-            )
-
-
-def check_queue_not_public(args: ResourceValidationArgs) -> Iterator[Finding]:
-    yield from _public_statements(args, "queue")
-
-
-def check_topic_not_public(args: ResourceValidationArgs) -> Iterator[Finding]:
-    yield from _public_statements(args, "topic")
-
-
 def check_topic_kms(args: ResourceValidationArgs) -> Iterator[Finding]:
     if not get(args.props, "kmsMasterKeyId"):
         yield Finding(args.urn, f"topic {args.name} is not encrypted with a KMS key")
@@ -129,6 +103,26 @@ def check_table_deletion_protection(args: ResourceValidationArgs) -> Iterator[Fi
         yield Finding(args.urn, f"table {args.name} does not have deletion protection")
 
 
+def _policy_not_public(
+    control_id: str, policy_name: str, title: str, what: str, types: frozenset[str]
+) -> Control:
+    """SQS.3 / SNS.4: no statement of the `what` policy allows everyone unrestricted."""
+
+    def check(args: ResourceValidationArgs) -> Iterator[Finding]:
+        yield from documents.not_public_findings(args, what)
+
+    return Control(
+        control_id,
+        policy_name,
+        title,
+        f"No {what} policy statement allows '*' without an account, organization or source "
+        "condition.",
+        severity=Severity.HIGH,
+        resource_types=types,
+        resource_check=check,
+    )
+
+
 CONTROLS = (
     Control(
         "SecretsManager.1",
@@ -148,15 +142,12 @@ CONTROLS = (
         resource_types=frozenset({QUEUE}),
         resource_check=check_queue_encrypted,
     ),
-    Control(
+    _policy_not_public(
         "SQS.3",
         "sqs-3-queue-policy-not-public",
         "SQS queue access policies should not allow public access",
-        "No queue policy statement allows '*' without an account, organization or source "
-        "condition.",
-        severity=Severity.HIGH,
-        resource_types=frozenset({QUEUE, QUEUE_POLICY}),
-        resource_check=check_queue_not_public,
+        "queue",
+        frozenset({QUEUE, QUEUE_POLICY}),
     ),
     Control(
         "SNS.1",
@@ -176,15 +167,12 @@ CONTROLS = (
         resource_types=frozenset({TOPIC}),
         resource_check=check_topic_delivery_logging,
     ),
-    Control(
+    _policy_not_public(
         "SNS.4",
         "sns-4-topic-policy-not-public",
         "SNS topic access policies should not allow public access",
-        "No topic policy statement allows '*' without an account, organization or source "
-        "condition.",
-        severity=Severity.HIGH,
-        resource_types=frozenset({TOPIC, TOPIC_POLICY}),
-        resource_check=check_topic_not_public,
+        "topic",
+        frozenset({TOPIC, TOPIC_POLICY}),
     ),
     Control(
         "DynamoDB.1",

@@ -17,6 +17,7 @@ from pulumi_policy import ResourceValidationArgs, Severity
 from policy import documents
 from policy.model import Control, Finding
 from policy.values import as_list, get
+from shared.policies import RANDOM_PASSWORD_ACTION, XRAY_WRITE_ACTIONS
 
 MANAGED_POLICY = "aws:iam/policy:Policy"
 INLINE_POLICIES = (
@@ -31,10 +32,9 @@ IDENTITY_POLICY_TYPES = frozenset({MANAGED_POLICY, *INLINE_POLICIES, ROLE})
 RESOURCE_STAR_ACTIONS = frozenset(
     action.lower()
     for action in (
-        "xray:PutTraceSegments",  # X-Ray has no resource-level permissions
-        "xray:PutTelemetryRecords",
+        *XRAY_WRITE_ACTIONS,  # X-Ray has no resource-level permissions
         "logs:DescribeLogGroups",  # lists log groups; no resource-level permissions
-        "secretsmanager:GetRandomPassword",  # generates a password; acts on no resource
+        RANDOM_PASSWORD_ACTION,  # generates a password; acts on no resource
     )
 )
 SERVICE_WILDCARD = re.compile(r"^[a-z0-9-]+:\*$", re.IGNORECASE)

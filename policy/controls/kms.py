@@ -25,21 +25,7 @@ def check_rotation(args: ResourceValidationArgs) -> Iterator[Finding]:
 
 
 def check_not_public(args: ResourceValidationArgs) -> Iterator[Finding]:
-    raw = get(args.props, "policy")
-    if not raw:
-        return  # the default key policy grants the account only
-    try:
-        document = documents.parse(raw)
-    except documents.DocumentError as error:
-        yield Finding(args.urn, f"key policy of {args.name}: {error}")
-        return
-    for index, statement in documents.walk_statements(document):
-        if documents.is_publicly_allowed(statement):
-            yield Finding(
-                args.urn,
-                f"key policy of {args.name} {documents.label(index, statement)} allows everyone "
-                "without an account, organization or source condition",
-            )
+    yield from documents.not_public_findings(args, "key")
 
 
 CONTROLS = (

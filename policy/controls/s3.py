@@ -40,6 +40,12 @@ BUCKET_ACL = ("aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketAclV2:BucketAclV2")
 KMS_KEY = "aws:kms/key:Key"
 
 LOG_DELIVERY_TARGET = "log-delivery-target"
+# Canned ACLs that grant everyone (or every AWS account) a permission.
+PUBLIC_CANNED_ACLS = {
+    "public-read": {"READ"},
+    "public-read-write": {"READ", "WRITE"},
+    "authenticated-read": {"READ"},
+}
 PUBLIC_ACL_GRANTEES = (
     "http://acs.amazonaws.com/groups/global/AllUsers",
     "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
@@ -104,14 +110,14 @@ def _public_access_neutralised(args: StackValidationArgs, bucket: PolicyResource
 
 
 def _acl_grants(args: StackValidationArgs, bucket: PolicyResource, permissions: set[str]) -> bool:
-    canned = {"public-read": {"READ"}, "public-read-write": {"READ", "WRITE"}}
-    canned["authenticated-read"] = {"READ"}
     acls = [get(bucket.props, "acl")]
     grants = list(as_list(get(bucket.props, "grants")))
     for acl_resource in _settings(args, BUCKET_ACL, bucket):
         acls.append(get(acl_resource.props, "acl"))
         grants.extend(as_list(get(acl_resource.props, "accessControlPolicy", "grants")))
-    if any(isinstance(acl, str) and canned.get(acl, set()) & permissions for acl in acls):
+    if any(
+        isinstance(acl, str) and PUBLIC_CANNED_ACLS.get(acl, set()) & permissions for acl in acls
+    ):
         return True
     for grant in grants:
         uri = get(grant, "grantee", "uri") or get(grant, "uri")

@@ -11,7 +11,7 @@ evaluates them with the `product` scope over the union of all five layers.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from pulumi_policy import PolicyResource, ResourceValidationArgs, Severity, StackValidationArgs
@@ -33,7 +33,8 @@ USAGE_PLAN = "aws:apigateway/usagePlan:UsagePlan"
 QUEUE = "aws:sqs/queue:Queue"
 METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
-# Routes that answer without authorization: a health check carries no data.
+# The only route allowed to answer without authorization. Written here, not read from
+# shared/api_routes.py: marking another route public there must fail this check, not pass it.
 PUBLIC_ROUTES = frozenset({"GET /health"})
 AUTHORIZATIONS = frozenset({"AWS_IAM", "COGNITO_USER_POOLS", "CUSTOM"})
 
@@ -119,35 +120,39 @@ def _integrations_of(args: StackValidationArgs, name: str) -> list[PolicyResourc
     ]
 
 
-def _throttled(settings: object) -> bool:
-    rate = number(get(settings, "throttlingRateLimit"))
-    burst = number(get(settings, "throttlingBurstLimit"))
+def _throttled(settings: object, rate_key: str, burst_key: str) -> bool:
+    """Both limits set and positive."""
+    rate, burst = number(get(settings, rate_key)), number(get(settings, burst_key))
     return rate is not None and rate > 0 and burst is not None and burst > 0
 
 
 def _usage_plan_throttles(args: StackValidationArgs, stage: PolicyResource) -> bool:
-    api_ids = {str(v) for v in [get(stage.props, "restApi")] if v}
+    api_id = get(stage.props, "restApi")
     stage_name = get(stage.props, "stageName")
     for plan in of_types(args, USAGE_PLAN):
-        throttle = get(plan.props, "throttleSettings")
-        rate, burst = number(get(throttle, "rateLimit")), number(get(throttle, "burstLimit"))
-        if not (rate and rate > 0 and burst and burst > 0):
+        if not _throttled(get(plan.props, "throttleSettings"), "rateLimit", "burstLimit"):
             continue
         for api_stage in as_list(get(plan.props, "apiStages")):
-            if get(api_stage, "apiId") in api_ids and get(api_stage, "stage") == stage_name:
+            if (
+                api_id
+                and get(api_stage, "apiId") == str(api_id)
+                and get(api_stage, "stage") == stage_name
+            ):
                 return True
     return False
 
 
 def _stage_throttled(args: StackValidationArgs, stage: PolicyResource) -> bool:
-    return any(_throttled(s) for s in all_methods_settings(args, stage)) or (
-        _usage_plan_throttles(args, stage)
-    )
+    return any(
+        _throttled(s, "throttlingRateLimit", "throttlingBurstLimit")
+        for s in all_methods_settings(args, stage)
+    ) or _usage_plan_throttles(args, stage)
 
 
 def check_bounded_concurrency(args: StackValidationArgs, scope: Scope) -> Iterator[Finding]:
     asynchronously_invoked = {target.function for target in async_targets(args)}
     has_api = bool(of_types(args, REST_API))
+    stages = of_types(args, STAGE)
     for function in of_types(args, FUNCTION):
         name = function_name(function)
         reserved = number(get(function.props, "reservedConcurrentExecutions"))
@@ -168,13 +173,10 @@ def check_bounded_concurrency(args: StackValidationArgs, scope: Scope) -> Iterat
                 )
             continue  # per stack: the API in front may be another layer's
         for integration in integrations:
-            stages = [
-                stage
-                for stage in of_types(args, STAGE)
-                if same_reference(stage, "restApi", integration, "restApi")
-            ]
             for stage in stages:
-                if not _stage_throttled(args, stage):
+                if same_reference(stage, "restApi", integration, "restApi") and not (
+                    _stage_throttled(args, stage)
+                ):
                     yield Finding(
                         function.urn,
                         f"function {name} has no reserved concurrency and stage "
@@ -250,11 +252,10 @@ def check_alarms(args: StackValidationArgs, scope: Scope) -> Iterator[Finding]:
             )
 
 
-def _path_of(args: StackValidationArgs, resource_id: object) -> str | None:
-    by_id = {
-        value: resource for resource in of_types(args, RESOURCE) for value in identifiers(resource)
-    }
-    roots = {str(get(api.props, "rootResourceId")) for api in of_types(args, REST_API)}
+def _path_of(
+    resource_id: object, by_id: Mapping[str, PolicyResource], roots: set[str]
+) -> str | None:
+    """The path of an API resource, walking `parentId` up to a REST API's root resource."""
     segments: list[str] = []
     current = resource_id
     for _ in range(64):
@@ -273,9 +274,13 @@ def _path_of(args: StackValidationArgs, resource_id: object) -> str | None:
 
 
 def check_api_authorization(args: StackValidationArgs, scope: Scope) -> Iterator[Finding]:
+    by_id = {
+        value: resource for resource in of_types(args, RESOURCE) for value in identifiers(resource)
+    }
+    roots = {str(get(api.props, "rootResourceId")) for api in of_types(args, REST_API)}
     for method in of_types(args, METHOD):
         http_method = str(get(method.props, "httpMethod", default="?"))
-        path = _path_of(args, get(method.props, "resourceId"))
+        path = _path_of(get(method.props, "resourceId"), by_id, roots)
         route = f"{http_method} {path or '(path unknown)'}"
         if route in PUBLIC_ROUTES:
             continue
@@ -341,7 +346,7 @@ CONTROLS = (
     Control(
         "SLS.api-authorization",
         "serverless-api-methods-authorized",
-        "Every API method except GET /health requires authorization",
+        f"Every API method except {', '.join(sorted(PUBLIC_ROUTES))} requires authorization",
         "Methods use AWS_IAM, COGNITO_USER_POOLS or CUSTOM authorization or require an API "
         "key; no FSBP control covers this for REST APIs.",
         framework=SERVERLESS_LENS,

@@ -16,40 +16,17 @@ import botocore.session  # type: ignore[import-untyped, unused-ignore]
 import pytest
 from moto import mock_aws
 
-from shared.naming import (
-    IDEMPOTENCY_KEY_ATTRIBUTE,
-    IDEMPOTENCY_TTL_ATTRIBUTE,
-    RESULTS_PREFIX,
-    UPLOAD_PREFIX,
-)
 from tests.lambdas.support import API_KEY, NAMES, FunctionLoader
+from tooling.handler_bench import (
+    API_ENV,
+    PROCESSOR_ENV,
+    create_idempotency_table,
+    create_upload_bucket,
+)
 from tooling.local.functions import LambdaContext
 
-CORS_ORIGIN = "https://app.example.com"
-MAX_BODY_BYTES = 1_048_576
-
-# Mirrors the compute layer's environment for each function (stacks/compute/__main__.py).
-PROCESSOR_ENV = {
-    "BUCKET_NAME": NAMES.upload_bucket,
-    "UPLOAD_PREFIX": UPLOAD_PREFIX,
-    "RESULTS_PREFIX": RESULTS_PREFIX,
-    "IDEMPOTENCY_TABLE_NAME": NAMES.idempotency_table,
-    "IDEMPOTENCY_TTL_SECONDS": "86400",
-    "POWERTOOLS_SERVICE_NAME": "s3-processor",
-    "POWERTOOLS_METRICS_NAMESPACE": NAMES.prefix,
-    "AWS_LAMBDA_FUNCTION_NAME": NAMES.s3_processor_function,
-}
-API_ENV = {
-    "BUCKET_NAME": NAMES.upload_bucket,
-    "RESULTS_PREFIX": RESULTS_PREFIX,
-    "SECRET_CACHE_SECONDS": "300",
-    "CORS_ALLOWED_ORIGINS": CORS_ORIGIN,
-    "MAX_BODY_BYTES": str(MAX_BODY_BYTES),
-    "APP_VERSION": "0123456789ab",
-    "POWERTOOLS_SERVICE_NAME": "api-handler",
-    "POWERTOOLS_METRICS_NAMESPACE": NAMES.prefix,
-    "AWS_LAMBDA_FUNCTION_NAME": NAMES.api_handler_function,
-}
+CORS_ORIGIN = API_ENV["CORS_ALLOWED_ORIGINS"]
+MAX_BODY_BYTES = int(API_ENV["MAX_BODY_BYTES"])
 
 # Variables a developer's shell may carry that would change what the handlers or boto3 do.
 _SCRUBBED_ENV = (
@@ -185,12 +162,7 @@ def s3(aws: None) -> Any:
 
 @pytest.fixture
 def bucket(s3: Any) -> str:
-    """The upload bucket, versioned as the storage layer creates it."""
-    s3.create_bucket(Bucket=NAMES.upload_bucket)
-    s3.put_bucket_versioning(
-        Bucket=NAMES.upload_bucket, VersioningConfiguration={"Status": "Enabled"}
-    )
-    return NAMES.upload_bucket
+    return create_upload_bucket(s3)
 
 
 @pytest.fixture
@@ -200,18 +172,7 @@ def dynamodb(aws: None) -> Any:
 
 @pytest.fixture
 def table(dynamodb: Any) -> str:
-    """The idempotency table with the storage layer's key and TTL attributes."""
-    dynamodb.create_table(
-        TableName=NAMES.idempotency_table,
-        KeySchema=[{"AttributeName": IDEMPOTENCY_KEY_ATTRIBUTE, "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": IDEMPOTENCY_KEY_ATTRIBUTE, "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.update_time_to_live(
-        TableName=NAMES.idempotency_table,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": IDEMPOTENCY_TTL_ATTRIBUTE},
-    )
-    return NAMES.idempotency_table
+    return create_idempotency_table(dynamodb)
 
 
 @pytest.fixture
@@ -222,27 +183,15 @@ def secret_arn(aws: None) -> str:
     return arn
 
 
-def _load_with(
-    function: str,
-    environment: dict[str, str],
-    loader: FunctionLoader,
-    monkeypatch: pytest.MonkeyPatch,
-) -> ModuleType:
-    """Load `function` with the environment the compute layer gives it left set for the test."""
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    return loader.load(function)
-
-
 @pytest.fixture
 def processor(
     bucket: str, table: str, loader: FunctionLoader, monkeypatch: pytest.MonkeyPatch
 ) -> ModuleType:
-    return _load_with("s3_processor", PROCESSOR_ENV, loader, monkeypatch)
+    return loader.load_with("s3_processor", PROCESSOR_ENV, monkeypatch)
 
 
 @pytest.fixture
 def api(
     bucket: str, secret_arn: str, loader: FunctionLoader, monkeypatch: pytest.MonkeyPatch
 ) -> ModuleType:
-    return _load_with("api_handler", {**API_ENV, "SECRET_ARN": secret_arn}, loader, monkeypatch)
+    return loader.load_with("api_handler", {**API_ENV, "SECRET_ARN": secret_arn}, monkeypatch)

@@ -18,16 +18,12 @@ from urllib.parse import quote_plus
 import pytest
 from botocore.awsrequest import AWSResponse  # type: ignore[import-untyped, unused-ignore]
 
-from shared.naming import AwsLocation, ResourceNames
+# The dev stack in moto's default account, so ARNs built by shared.naming are the ARNs moto
+# creates: the benchmark's names, which its function environments (PROCESSOR_ENV, API_ENV) use.
+from tooling.handler_bench import NAMES as NAMES
 from tooling.local.functions import load_handler
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-LAMBDAS_DIR = REPO_ROOT / "lambdas"
 EVENTS_DIR = Path(__file__).resolve().parent / "events"
-
-# moto's default account, so ARNs built by shared.naming are the ARNs moto creates.
-LOCATION = AwsLocation("aws", "us-east-1", "123456789012")
-NAMES = ResourceNames(environment="dev", location=LOCATION)
 
 # A value that must never appear in any response, log line or metric.
 API_KEY = "test-api-key-0123456789abcdef"
@@ -156,15 +152,12 @@ class _CurrentStdout(io.TextIOBase):
         """A proxy owns no stream: closing it, also at garbage collection, flushes nothing."""
 
 
-@dataclass
 class FunctionLoader:
     """Imports a function folder's `handler` fresh, as Lambda does in a new environment, with
     the one in-process loader (tooling.local.functions.load_handler: the folder and
-    lambdas/common on sys.path for the import only). The tests set the function's environment
-    with monkeypatch beforehand, so none is passed here.
+    lambdas/common on sys.path for the import only). The function's environment is set with
+    monkeypatch and stays set for the test, so none is passed to load_handler.
     """
-
-    loaded: list[ModuleType] = field(default_factory=list)
 
     def load(self, function: str) -> ModuleType:
         # Powertools' logger keeps the stream it finds at import; give it one that always
@@ -172,22 +165,17 @@ class FunctionLoader:
         real_stdout = sys.stdout
         sys.stdout = _CurrentStdout(real_stdout)
         try:
-            module = load_handler(function, {}, LAMBDAS_DIR)
+            return load_handler(function, {})
         finally:
             sys.stdout = real_stdout
-        self.loaded.append(module)
-        return module
 
-
-def assert_cold_start_fails(loader: FunctionLoader, function: str, message: str) -> None:
-    """A fresh import of `function` (its cold start) raises a RuntimeError matching `message`."""
-    with pytest.raises(RuntimeError, match=message):
-        loader.load(function)
-
-
-def missing_variable_error(name: str) -> str:
-    """The cold-start error pattern naming `name` as the one missing required variable."""
-    return rf"missing required environment variable\(s\) {name} "
+    def load_with(
+        self, function: str, environment: Mapping[str, str], monkeypatch: pytest.MonkeyPatch
+    ) -> ModuleType:
+        """Load `function` with `environment` set, left set for the test."""
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        return self.load(function)
 
 
 class _Raw:

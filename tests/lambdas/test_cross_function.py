@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from shared.packaging import COMMON_FOLDER
+from shared.packaging import COMMON_FOLDER, LAMBDAS_DIR
 from shared.packaging import FUNCTIONS as PACKAGED_FUNCTIONS
-from tests.lambdas.support import LAMBDAS_DIR, NAMES, api_event, s3_event, s3_record
+from tests.lambdas.support import NAMES, api_event, s3_event, s3_record
 from tooling.local.functions import LambdaContext
 
 FUNCTIONS = ("s3_processor", "api_handler")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 import boto3  # type: ignore[import-untyped, unused-ignore]
@@ -28,8 +27,8 @@ from moto.secretsmanager.responses import SecretsManagerResponse
 
 from shared.naming import IDEMPOTENCY_KEY_ATTRIBUTE
 from shared.policies import api_handler_policy, s3_processor_policy
-from tests.lambdas.conftest import API_ENV, PROCESSOR_ENV
 from tests.lambdas.support import NAMES, FunctionLoader, api_event, s3_event, s3_record
+from tooling.handler_bench import API_ENV, PROCESSOR_ENV
 from tooling.local.functions import LambdaContext
 
 OTHER_BUCKET = "someone-elses-bucket"
@@ -190,14 +189,6 @@ def _role_client(service: str) -> Any:
     return boto3.session.Session().client(service)
 
 
-def _load(
-    loader: FunctionLoader, monkeypatch: pytest.MonkeyPatch, function: str, env: dict[str, str]
-) -> ModuleType:
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return loader.load(function)
-
-
 # The S3 processor
 
 
@@ -210,7 +201,7 @@ def test_processor_role_processes_an_upload(
     processor_context: LambdaContext,
 ) -> None:
     become(account.processor_role_arn)
-    processor = _load(loader, monkeypatch, "s3_processor", PROCESSOR_ENV)
+    processor = loader.load_with("s3_processor", PROCESSOR_ENV, monkeypatch)
     event = s3_event(s3_record("uploads/job.csv", version_id=account.upload_version))
 
     assert processor.lambda_handler(event, processor_context)["processed"] == 1
@@ -227,7 +218,7 @@ def test_processor_role_is_denied_outside_its_job(
     account: Account, become: Any, loader: FunctionLoader, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     become(account.processor_role_arn)
-    processor = _load(loader, monkeypatch, "s3_processor", PROCESSOR_ENV)
+    processor = loader.load_with("s3_processor", PROCESSOR_ENV, monkeypatch)
     s3, dynamodb = processor.s3_client, processor.persistence_store.client
     secrets = _role_client("secretsmanager")
 
@@ -257,7 +248,7 @@ def test_processor_pointed_at_another_bucket_or_table_fails(
     override: dict[str, str],
 ) -> None:
     become(account.processor_role_arn)
-    processor = _load(loader, monkeypatch, "s3_processor", {**PROCESSOR_ENV, **override})
+    processor = loader.load_with("s3_processor", {**PROCESSOR_ENV, **override}, monkeypatch)
     bucket = override.get("BUCKET_NAME", NAMES.upload_bucket)
     version = None if bucket == OTHER_BUCKET else account.upload_version
 
@@ -281,7 +272,9 @@ def test_api_role_serves_results_and_signs_with_the_secret(
     api_context: LambdaContext,
 ) -> None:
     become(account.api_role_arn)
-    api = _load(loader, monkeypatch, "api_handler", {**API_ENV, "SECRET_ARN": account.secret_arn})
+    api = loader.load_with(
+        "api_handler", {**API_ENV, "SECRET_ARN": account.secret_arn}, monkeypatch
+    )
 
     done = api.lambda_handler(
         api_event("GET", "/objects/uploads/done.csv", path_parameters={"key": "uploads/done.csv"}),
@@ -306,7 +299,9 @@ def test_api_role_is_denied_outside_its_job(
     account: Account, become: Any, loader: FunctionLoader, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     become(account.api_role_arn)
-    api = _load(loader, monkeypatch, "api_handler", {**API_ENV, "SECRET_ARN": account.secret_arn})
+    api = loader.load_with(
+        "api_handler", {**API_ENV, "SECRET_ARN": account.secret_arn}, monkeypatch
+    )
     s3 = api.s3_client()
     secrets = api.secrets_provider().client
 
@@ -354,11 +349,8 @@ def test_api_pointed_at_another_secret_or_bucket_answers_a_generic_500(
     become(account.api_role_arn)
     if override.get("SECRET_ARN") == "other":
         override = {"SECRET_ARN": account.other_secret_arn}
-    api = _load(
-        loader,
-        monkeypatch,
-        "api_handler",
-        {**API_ENV, "SECRET_ARN": account.secret_arn, **override},
+    api = loader.load_with(
+        "api_handler", {**API_ENV, "SECRET_ARN": account.secret_arn, **override}, monkeypatch
     )
 
     response = api.lambda_handler(event, api_context)

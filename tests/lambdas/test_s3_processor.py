@@ -16,11 +16,9 @@ from tests.lambdas.support import (
     Answer,
     InjectedAnswers,
     PatternStream,
-    assert_cold_start_fails,
     emf_metrics,
     load_event,
     log_messages,
-    missing_variable_error,
     s3_event,
     s3_record,
 )
@@ -345,40 +343,3 @@ def test_a_record_without_response_elements_is_processed_normally(
     assert line.get("s3_request_id") is None
     assert line.get("correlation_id") is None
     assert emf_metrics(output)["ObjectsProcessed"] == 1
-
-
-@pytest.mark.parametrize(
-    "missing",
-    [
-        "BUCKET_NAME",
-        "UPLOAD_PREFIX",
-        "RESULTS_PREFIX",
-        "IDEMPOTENCY_TABLE_NAME",
-        "IDEMPOTENCY_TTL_SECONDS",
-    ],
-)
-def test_a_missing_variable_fails_the_cold_start_naming_it(
-    processor: ModuleType, loader: Any, monkeypatch: pytest.MonkeyPatch, missing: str
-) -> None:
-    monkeypatch.delenv(missing)
-    assert_cold_start_fails(loader, "s3_processor", missing_variable_error(missing))
-
-
-@pytest.mark.parametrize(
-    ("name", "value", "message"),
-    [
-        ("IDEMPOTENCY_TTL_SECONDS", "one day", "IDEMPOTENCY_TTL_SECONDS must be a positive whole"),
-        ("IDEMPOTENCY_TTL_SECONDS", "0", "IDEMPOTENCY_TTL_SECONDS must be a positive whole"),
-        ("RESULTS_PREFIX", "uploads/results/", "must not contain each other"),
-    ],
-)
-def test_an_invalid_variable_fails_the_cold_start_naming_it(
-    processor: ModuleType,
-    loader: Any,
-    monkeypatch: pytest.MonkeyPatch,
-    name: str,
-    value: str,
-    message: str,
-) -> None:
-    monkeypatch.setenv(name, value)
-    assert_cold_start_fails(loader, "s3_processor", message)

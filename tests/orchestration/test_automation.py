@@ -339,6 +339,11 @@ def test_missing_cli_offline_install_fails_with_the_pinned_version(tmp_path: Pat
 
 def test_a_recent_cli_on_path_is_used_without_installing(tmp_path: Path) -> None:
     found = fake_command("/usr/local/bin/pulumi")
+    required: list[VersionInfo] = []
+
+    def on_path(version: VersionInfo) -> auto.PulumiCommand:
+        required.append(version)
+        return found
 
     def must_not_install(root: str, version: VersionInfo) -> auto.PulumiCommand:
         raise AssertionError("installed although a CLI was on PATH")
@@ -346,10 +351,12 @@ def test_a_recent_cli_on_path_is_used_without_installing(tmp_path: Path) -> None
     command = resolve_pulumi_command(
         tmp_path,
         which=lambda _: "/usr/local/bin/pulumi",
-        on_path=lambda version: found,
+        on_path=on_path,
         install=must_not_install,
     )
     assert command is found
+    # The CLI on PATH must be at least the pinned SDK version.
+    assert required == [VersionInfo.parse(VERSION)]
 
 
 def test_an_older_cli_on_path_makes_it_install_the_pinned_one(tmp_path: Path) -> None:

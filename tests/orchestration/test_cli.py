@@ -123,9 +123,10 @@ def test_the_aws_target_without_a_passphrase_exits_2_before_any_engine_call(run:
     assert run.engine.calls == []
 
 
-def test_the_aws_target_destroy_needs_yes(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_aws_target_destroy_needs_yes(run: Run) -> None:
     environ = {"PULUMI_CONFIG_PASSPHRASE": "p", "AWS_ACCESS_KEY_ID": "AKIA"}
-    assert run("destroy-all", "--target", "aws", "--stack", "prod", environ=environ) == 3
+    code = run("destroy-all", "--target", "aws", "--stack", "prod", environ=environ)
+    assert code == ExitCode.REFUSED
     assert "--yes" in run.stderr
     code = run("destroy-all", "--target", "aws", "--stack", "prod", "--yes", environ=environ)
     assert code == ExitCode.OK
@@ -228,7 +229,7 @@ def test_missing_cli_stops_with_one_paragraph_and_exit_2(
 
 def test_the_security_baseline_runs_with_every_engine_command(run: Run) -> None:
     assert run("deploy-all") == 0
-    assert run("preview-all", "--policy-pack", "/packs/extra") in (0, 4)
+    assert run("preview-all", "--policy-pack", "/packs/extra") == ExitCode.OK
     baseline = str(run.root / "policy")
     assert run.policy_packs == [[baseline], [baseline, "/packs/extra"]]
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from shared.manifest import MANIFEST, Manifest
-from tests.orchestration.conftest import SmallRepo, load_manifest, manifest_source
+from tests.orchestration.conftest import SmallRepo, git, load_manifest, manifest_source
 from tooling.orchestrator.contract import guard, manifest_at, missing_outputs, refusal
 from tooling.orchestrator.gitrepo import GitError
 
@@ -28,8 +28,6 @@ def test_manifest_at_a_revision_is_the_file_as_committed_there(small_repo: Small
 
 def test_manifest_at_a_revision_without_the_file_fails(small_repo: SmallRepo) -> None:
     (small_repo.root / "README").write_text("before the manifest\n")
-    from tests.orchestration.conftest import git
-
     git(small_repo.root, "add", "-A")
     git(small_repo.root, "commit", "-q", "-m", "zero")
     with pytest.raises(GitError):

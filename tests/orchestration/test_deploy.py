@@ -22,10 +22,14 @@ def test_deploy_all_runs_every_layer_once_in_manifest_order(harness: HarnessFact
     assert [layer for _, layer in h.engine.operations("up")] == list(MANIFEST.order)
     assert report.exit_code == ExitCode.OK
     assert report.statuses() == dict.fromkeys(MANIFEST.order, "succeeded")
-    # Each layer's update ran only after every layer it consumes from had outputs.
+    # Each layer's update ran only after every layer it consumes from had outputs: the
+    # values its update read (as a StackReference records them) are the upstream's outputs.
     for name in MANIFEST.order:
+        read = h.engine.consumed_values(name)
         for upstream in MANIFEST.layer(name).depends_on:
-            assert MANIFEST.order.index(upstream) < MANIFEST.order.index(name)
+            current = {key: value.value for key, value in h.engine.outputs(upstream).items()}
+            assert current
+            assert {key: value.value for key, value in read[upstream].items()} == current
 
 
 def test_a_second_deploy_all_reports_every_layer_unchanged(harness: HarnessFactory) -> None:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 
-from shared.manifest import MANIFEST, REPO_ROOT, Layer
+from shared.manifest import MANIFEST, REPO_ROOT
 from tests.orchestration.conftest import make_console
+from tooling.orchestrator import contract
 from tooling.orchestrator.automation import AutomationEngine, resolve_pulumi_command, sdk_version
 from tooling.orchestrator.gitrepo import GitRepo
 from tooling.orchestrator.orchestrator import ExitCode, Orchestrator, find_stale
@@ -84,10 +85,6 @@ def stack_files() -> Iterator[None]:
         (layer.directory / f"Pulumi.{STACK}.yaml").unlink(missing_ok=True)
 
 
-def _promised_present(outputs: Mapping[str, object], layer: Layer) -> bool:
-    return all(key in outputs for key in layer.outputs)
-
-
 def test_deploy_all_then_destroy_all_on_the_emulator(
     emulator: str, stack_files: None, tmp_path: Path
 ) -> None:
@@ -108,7 +105,7 @@ def test_deploy_all_then_destroy_all_on_the_emulator(
 
     assert deployed.exit_code == ExitCode.OK, deployed.to_json()
     for layer in MANIFEST.layers:
-        assert _promised_present(engine.outputs(layer.name), layer), layer.name
+        assert contract.missing_outputs(layer.outputs, engine.outputs(layer.name)) == [], layer.name
     assert find_stale(engine, MANIFEST) == {}
     assert orchestrator.preview_all().exit_code == ExitCode.OK
 

@@ -80,6 +80,8 @@ def test_rollback_redeploys_the_previous_revision_from_a_removed_worktree(
     engine, c1, c2 = _deployed_twice(harness, small_repo, small_manifest)
     h = harness(manifest=small_manifest, repo=small_repo.repo, engine=engine)
     engine.calls.clear()
+    # An edit in the main checkout does not make the rollback's clean worktree dirty.
+    (small_repo.root / "scratch.txt").write_text("work in progress\n", encoding="utf-8")
 
     report = h.orchestrator.rollback("security")
 
@@ -91,6 +93,7 @@ def test_rollback_redeploys_the_previous_revision_from_a_removed_worktree(
     # The program that ran is the one committed at c1, not the checkout's (c2).
     assert engine.program_snapshots["security"] == '"""security program at c1."""\n'
     assert f"commit={c1}" in call.message
+    assert "uncommitted" not in call.message
     assert engine.history("security")[0].commit == c1
     # The temporary worktree is gone, from disk and from git's list.
     assert not call.program_dir.exists()
@@ -114,14 +117,13 @@ def test_rollback_to_names_a_revision_and_steps_counts_back(
     harness: HarnessFactory, small_repo: SmallRepo, small_manifest: Manifest
 ) -> None:
     engine, c1, c2 = _deployed_twice(harness, small_repo, small_manifest)
-    c3 = small_repo.commit("c3")
+    small_repo.commit("c3")
     h = harness(manifest=small_manifest, repo=small_repo.repo, engine=engine)
     h.orchestrator.deploy("security")
 
     assert h.orchestrator.rollback_revision("security", to="HEAD~1", steps=1) == c2
     assert h.orchestrator.rollback_revision("security", to=None, steps=1) == c2
     assert h.orchestrator.rollback_revision("security", to=None, steps=2) == c1
-    assert c3 == small_repo.commits[-1]
     with pytest.raises(RefusedError, match="fewer than 4 successful updates"):
         h.orchestrator.rollback_revision("security", to=None, steps=3)
     with pytest.raises(RefusedError, match="names no commit"):
@@ -178,3 +180,15 @@ def test_rollback_without_enough_history_is_refused(
     h.orchestrator.deploy_all()
     with pytest.raises(RefusedError, match="--to"):
         h.orchestrator.rollback("security")
+
+
+def test_a_deploy_from_an_edited_checkout_says_so_in_its_message(
+    harness: HarnessFactory, small_repo: SmallRepo, small_manifest: Manifest
+) -> None:
+    commit = small_repo.commit("c1")
+    engine = InMemoryEngine(small_manifest)
+    h = harness(manifest=small_manifest, repo=small_repo.repo, engine=engine)
+    (small_repo.root / "scratch.txt").write_text("work in progress\n", encoding="utf-8")
+    assert h.orchestrator.deploy("security").exit_code == ExitCode.OK
+    (call,) = [call for call in engine.calls if call.operation == "up"]
+    assert call.message.endswith(f"commit={commit} with uncommitted changes")

@@ -5,16 +5,14 @@ from __future__ import annotations
 from shared.manifest import MANIFEST
 from tests.orchestration.conftest import HarnessFactory
 from tooling.orchestrator.engine import ConsumedValue
+from tooling.orchestrator.memory import InMemoryEngine
 from tooling.orchestrator.orchestrator import find_stale
 
 
-def _change_output(h_engine: object, layer: str, key: str, value: str) -> None:
-    from tooling.orchestrator.memory import InMemoryEngine
-
-    assert isinstance(h_engine, InMemoryEngine)
-    outputs = {k: v.value for k, v in h_engine.default_outputs(layer).items()}
+def _change_output(engine: InMemoryEngine, layer: str, key: str, value: str) -> None:
+    outputs = {k: v.value for k, v in engine.default_outputs(layer).items()}
     outputs[key] = value
-    h_engine.set_program(layer, outputs)
+    engine.set_program(layer, outputs)
 
 
 def test_nothing_is_stale_right_after_deploy_all(harness: HarnessFactory) -> None:
@@ -34,14 +32,12 @@ def test_a_consumer_that_read_a_value_since_changed_is_stale(harness: HarnessFac
 
     stale = find_stale(h.engine, MANIFEST)
 
-    consumers = set(MANIFEST.consumers_of("compute"))
     readers = {
         name
         for name, keys in MANIFEST.consumers_of("compute").items()
         if "api_handler_function_name" in keys
     }
     assert set(stale) == readers
-    assert readers <= consumers
     assert [str(key) for key in stale["api"]] == [
         "compute.api_handler_function_name changed since the last update"
     ]
@@ -136,6 +132,8 @@ def test_outputs_masks_secrets_and_shows_who_reads_each_key(harness: HarnessFact
     kms_line = next(
         line for line in out.splitlines() if "kms_key_arn" in line and "security" in line
     )
-    for reader in MANIFEST.consumers_of("security"):
-        if "kms_key_arn" in MANIFEST.consumers_of("security")[reader]:
-            assert reader in kms_line
+    readers = [
+        name for name, keys in MANIFEST.consumers_of("security").items() if "kms_key_arn" in keys
+    ]
+    assert readers
+    assert ", ".join(readers) in kms_line

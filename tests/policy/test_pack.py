@@ -13,6 +13,7 @@ import yaml
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 
 from policy.controls import CONTROLS
+from policy.controls import control as control_by_id
 from policy.model import FSBP, SCOPE_CONFIG, Finding, to_policy
 from policy.pack import build_policies
 from policy.suppressions import (
@@ -117,7 +118,7 @@ def test_suppressions_match_by_exception_and_by_resource(tmp_path: Path) -> None
         "DynamoDB.6", layer="storage", resource="scratch-table", exception=None
     )
     assert not suppressions.match("DynamoDB.6", layer="storage", resource="table", exception=None)
-    policy = to_policy(next(c for c in CONTROLS if c.control_id == "DynamoDB.6"), suppressions)
+    policy = to_policy(control_by_id("DynamoDB.6"), suppressions)
     assert isinstance(policy, ResourceValidationPolicy)
     reported: list[str] = []
     for name in ("scratch-table", "idempotency-table"):

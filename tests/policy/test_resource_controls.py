@@ -9,17 +9,14 @@ import pytest
 from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UnknownValueError, unknown_checking_proxy
 
 from policy.controls import CONTROLS
+from shared.manifest import MANIFEST
+from shared.tags import standard_tags
 from tests.policy.helpers import resource_args, violations
 
 ACCOUNT = "123456789012"
 KEY_ARN = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234"
-TAGS = {
-    "project": "serverless",
-    "layer": "storage",
-    "environment": "dev",
-    "owner": "@team",
-    "managed-by": "pulumi",
-}
+# The tags the programs apply: they must satisfy Tags.required.
+TAGS = standard_tags(MANIFEST.layer("storage"), "dev")
 
 
 def doc(*statements: dict[str, Any]) -> str:

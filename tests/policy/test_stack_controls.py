@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from pulumi_policy import StackValidationPolicy
 
-from policy.controls import CONTROLS
-from policy.model import Scope
+from policy.controls import CONTROLS, control
+from policy.model import Scope, to_policy
 from policy.suppressions import load_suppressions
 from tests.policy.helpers import Res, collector, stack_args, violations
 
@@ -215,13 +215,25 @@ def test_s3_control_passes_the_compliant_bucket_and_reports_the_broken_one(
     assert any(BUCKET in message and fragment in message for message in found), found
 
 
+@pytest.mark.parametrize(
+    ("control_id", "acl", "fragment"),
+    [
+        ("S3.2", "public-read", "public read by ACL"),
+        ("S3.3", "public-read-write", "public write by ACL"),
+    ],
+)
+def test_s3_public_canned_acl_is_reported_without_a_public_access_block(
+    control_id: str, acl: str, fragment: str
+) -> None:
+    broken = changed(without(storage(), f"{BUCKET}-public-access"), BUCKET, acl=acl)
+    found = product_violations(control_id, broken)
+    assert any(BUCKET in message and fragment in message for message in found), found
+
+
 @pytest.mark.parametrize("control_id", ["S3.9", "S3.11", "S3.17"])
 def test_log_delivery_target_is_reported_under_its_exception_and_suppressed(
     control_id: str,
 ) -> None:
-    from policy.controls import control
-    from policy.model import to_policy
-
     args = stack_args(storage(), Scope.PRODUCT)
     found = violations(control_id, args)
     assert len(found) == 1

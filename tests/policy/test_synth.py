@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.manifest import MANIFEST
 from tooling.mock_engine import LayerRun
 from tooling.synth import __main__ as synth_main
 from tooling.synth.evaluate import evaluate
@@ -23,7 +24,7 @@ def test_the_five_real_layers_synthesize_with_zero_violations(chain: dict[str, L
     assert errors == [], "\n".join(errors)
 
 
-@pytest.mark.parametrize("layer", ["security", "storage", "compute", "api", "observability"])
+@pytest.mark.parametrize("layer", MANIFEST.order)
 def test_each_real_layer_alone_passes_the_pack_as_the_engine_runs_it(
     chain: dict[str, LayerRun], layer: str
 ) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -14,9 +12,8 @@ import pytest
 from moto import mock_aws
 from moto.secretsmanager.models import FakeSecret, secretsmanager_backends
 
-from shared.manifest import REPO_ROOT
+from tooling.local.functions import load_handler
 
-HANDLER = REPO_ROOT / "lambdas" / "secret_rotation" / "handler.py"
 ORIGINAL = {"api_key": "k" * 40, "note": "kept across rotations"}
 TOKEN = "11111111-2222-3333-4444-555555555555"
 ROTATION_FUNCTION_ARN = (
@@ -37,13 +34,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def rotation(aws: None) -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location("secret_rotation_handler", HANDLER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("secret_rotation_handler", None)
+def rotation(aws: None) -> ModuleType:
+    return load_handler("secret_rotation", {})
 
 
 def _secret(name: str = "app-secret") -> str:

@@ -162,12 +162,17 @@ def _gateway_error(status: int, message: str, request_id: str) -> GatewayRespons
     )
 
 
-def _is_json_object(body: bytes) -> bool:
+# The JSON Schema types a request model's top level can name, as Python types.
+_SCHEMA_TYPES: dict[str, type] = {"object": dict, "array": list, "string": str}
+
+
+def _matches_body_model(body: bytes) -> bool:
+    """What API Gateway's body validation checks here: JSON of the model's top-level type."""
     try:
         value = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return False
-    return isinstance(value, dict) and PROCESS_BODY_SCHEMA["type"] == "object"
+    return isinstance(value, _SCHEMA_TYPES[str(PROCESS_BODY_SCHEMA["type"])])
 
 
 class LocalApiGateway:
@@ -205,7 +210,7 @@ class LocalApiGateway:
             SIGV4_PREFIX
         ):
             return _gateway_error(403, "Missing Authentication Token", request_id)
-        if matched.route.validate_body and not _is_json_object(body):
+        if matched.route.validate_body and not _matches_body_model(body):
             return _gateway_error(400, "Invalid request body", request_id)
         event = build_event(
             method=method,

@@ -154,7 +154,7 @@ class AutomationEngine:
         self.target = target
         self.stack = stack
         self.manifest = manifest
-        # Policy packs (paths) run with every preview and update; a later issue adds them.
+        # Policy packs (paths) run with every preview and update.
         self.policy_packs = tuple(policy_packs)
         self._command = command
         self._command_factory = command_factory or (
@@ -354,11 +354,9 @@ class AutomationEngine:
                         kind=summary.kind,
                         result=summary.result,
                         started_at=summary.start_time,
-                        ended_at=summary.end_time,
                         message=message,
                         commit=commit,
                         resource_changes=_op_counts(summary.resource_changes),
-                        version=summary.version,
                     )
                 )
             return records

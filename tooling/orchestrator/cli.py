@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import re
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -276,7 +275,3 @@ def main(
     except GitError as error:
         err.print(f"error: {error}", markup=False, highlight=False)
         return ExitCode.FAILED
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -55,30 +55,25 @@ def manifest_at(repo: GitRepo, rev: str) -> Manifest:
     return cast(Manifest, manifest)
 
 
-def _promised(manifest: Manifest, layer: str) -> set[str] | None:
+def promised(manifest: Manifest, layer: str) -> Mapping[str, object] | None:
+    """The outputs `layer` promises in `manifest` (maybe a revision's), None when it has no
+    such layer. Uses only `layers`, `name` and `outputs`, which every revision has."""
     for candidate in manifest.layers:
         if candidate.name == layer:
-            return set(candidate.outputs)
+            return candidate.outputs
     return None
 
 
-def consumed_from(consumers: Manifest, layer: str) -> dict[str, tuple[str, ...]]:
-    """Downstream layer -> the keys it reads from `layer`, per `consumers`."""
-    return {
-        candidate.name: tuple(candidate.consumes[layer])
-        for candidate in consumers.layers
-        if layer in candidate.consumes
-    }
-
-
 def guard(layer: str, *, promising: Manifest, consumers: Manifest) -> list[Violation]:
-    """Every consumed key of `layer` that `promising` does not promise (empty: allowed)."""
-    promised = _promised(promising, layer) or set()
+    """Every consumed key of `layer` that `promising` does not promise (empty: allowed).
+
+    `consumers` is the current manifest, so its own methods are available."""
+    keys_promised = promised(promising, layer) or {}
     return [
         Violation(layer, consumer, key)
-        for consumer, keys in consumed_from(consumers, layer).items()
+        for consumer, keys in consumers.consumers_of(layer).items()
         for key in keys
-        if key not in promised
+        if key not in keys_promised
     ]
 
 

@@ -110,9 +110,7 @@ class UpdateRecord:
     started_at: datetime
     message: str
     commit: str | None
-    ended_at: datetime | None = None
     resource_changes: Mapping[str, int] = field(default_factory=dict)
-    version: int | None = None
 
     @property
     def succeeded_update(self) -> bool:

@@ -88,6 +88,10 @@ class InMemoryEngine:
             for key, output in spec.outputs.items()
         }
 
+    def _exported(self, layer: str) -> dict[str, OutputValue]:
+        """What the layer's program exports: set_program's outputs, else every promised key."""
+        return self.programs.get(layer) or self.default_outputs(layer)
+
     def _tick(self) -> datetime:
         self._clock += timedelta(minutes=1)
         return self._clock
@@ -100,19 +104,15 @@ class InMemoryEngine:
     def _record(
         self, layer: str, kind: str, result: str, message: str, changes: dict[str, int]
     ) -> None:
-        stack = self.stacks.setdefault(layer, _Stack())
-        started = self._tick()
-        stack.history.insert(
+        self.stacks.setdefault(layer, _Stack()).history.insert(
             0,
             UpdateRecord(
                 kind=kind,
                 result=result,
-                started_at=started,
-                ended_at=started + timedelta(seconds=30),
+                started_at=self._tick(),
                 message=message,
                 commit=commit_in_message(message),
                 resource_changes=changes,
-                version=len(stack.history) + 1,
             ),
         )
 
@@ -163,7 +163,7 @@ class InMemoryEngine:
             on_output("error: update failed")
             raise
         stack = self.stacks.setdefault(layer, _Stack())
-        exported = self.programs.get(layer) or self.default_outputs(layer)
+        exported = self._exported(layer)
         changes = self._changes(stack, exported)
         count = len(exported)
         stack.resources = count
@@ -186,7 +186,7 @@ class InMemoryEngine:
         self.calls.append(Call("preview", layer))
         self._maybe_fail(layer, "preview")
         stack = self.stacks.setdefault(layer, _Stack())  # previewing creates the stack
-        changes = self._changes(stack, self.programs.get(layer) or self.default_outputs(layer))
+        changes = self._changes(stack, self._exported(layer))
         on_output(f"Previewing update ({self.stack})")
         return PreviewResult(resource_changes=changes)
 

@@ -58,8 +58,6 @@ from tooling.orchestrator.targets import RefusedError, Target
 # or a concurrent update's lock to pass, short enough to keep a run moving.
 RETRY_DELAY_S = 20.0
 
-RESUMABLE = frozenset({Status.FAILED, Status.REFUSED, Status.SKIPPED})
-
 
 class ExitCode(IntEnum):
     """Exit codes of every command; documented in the README."""
@@ -295,8 +293,16 @@ class Orchestrator:
         """A layer is deployed on this stack when its stack has outputs (every layer exports)."""
         return bool(self._outputs_of(layer))
 
-    def _message(self, operation: str, layer: str, commit: str | None) -> str:
-        dirty = " with uncommitted changes" if commit and self.repo.is_dirty() else ""
+    def _message(
+        self, operation: str, layer: str, commit: str | None, *, from_worktree: bool = False
+    ) -> str:
+        # A rollback runs from a fresh worktree of `commit`, which is exactly that commit
+        # whatever the main checkout holds.
+        dirty = (
+            " with uncommitted changes"
+            if commit and not from_worktree and self.repo.is_dirty()
+            else ""
+        )
         return f"{operation} {layer} by tooling.orchestrator; commit={commit or 'unknown'}{dirty}"
 
     @staticmethod
@@ -341,7 +347,7 @@ class Orchestrator:
         """Run the update (retrying a transient failure once) and check the promised keys."""
         started = self.clock()
         before = self._outputs_of(layer)
-        message = self._message(operation, layer, commit)
+        message = self._message(operation, layer, commit, from_worktree=program_dir is not None)
         retried: str | None = None
         result: UpdateResult | None = None
         while result is None:
@@ -376,7 +382,8 @@ class Orchestrator:
             note="" if before else "first deployment",
             commit=commit,
         )
-        promised = next(spec for spec in promising.layers if spec.name == layer).outputs
+        promised = contract.promised(promising, layer)
+        assert promised is not None  # both callers check the layer exists in `promising`
         missing = contract.missing_outputs(promised, result.outputs)
         if missing:
             row.status = Status.FAILED
@@ -386,13 +393,12 @@ class Orchestrator:
             )
         return row
 
-    def _deploy_one(self, layer: str, sink: OutputSink, operation: str) -> LayerResult:
-        commit = self.repo.head()
+    def _deploy_one(self, layer: str, sink: OutputSink, commit: str | None) -> LayerResult:
         refused = self._preflight(layer, self.manifest, (commit or "the working tree")[:12])
         if refused is not None:
             return refused
         return self._update(
-            layer, promising=self.manifest, commit=commit, operation=operation, sink=sink
+            layer, promising=self.manifest, commit=commit, operation="deploy", sink=sink
         )
 
     def deploy_all(self, layers: Sequence[str] | None = None, *, resume: bool = False) -> RunReport:
@@ -416,7 +422,8 @@ class Orchestrator:
             carried = {
                 row.layer: LayerResult.from_json({**row.to_json(), "carried_over": True})
                 for row in last.layers
-                if row.status not in RESUMABLE
+                # What stopped the last run, or was stopped by it, runs again.
+                if row.status not in BLOCKING
             }
         report = self._report("deploy_all")
         to_run = [name for name in order if name not in carried]
@@ -430,7 +437,7 @@ class Orchestrator:
                     report.layers.append(self._skipped(name, stopped_by))
                     continue
                 sink = live.start(to_run.index(name) + 1, name)
-                row = self._deploy_one(name, sink, "deploy")
+                row = self._deploy_one(name, sink, report.commit)
                 live.finish(row)
                 report.layers.append(row)
                 if row.status in BLOCKING:
@@ -449,7 +456,7 @@ class Orchestrator:
         self.manifest.layer(layer)
         report = self._report("deploy")
         with self._live("deploy", 1) as live:
-            row = self._deploy_one(layer, live.start(1, layer), "deploy")
+            row = self._deploy_one(layer, live.start(1, layer), report.commit)
             live.finish(row)
         report.layers.append(row)
         return self._finish(report, self._exit_code(report))
@@ -516,7 +523,7 @@ class Orchestrator:
                 try:
                     result = self.engine.destroy(
                         name,
-                        message=self._message("destroy", name, self.repo.head()),
+                        message=self._message("destroy", name, report.commit),
                         on_output=sink,
                     )
                 except EngineError as error:
@@ -564,14 +571,25 @@ class Orchestrator:
             self._destroy_sequence(report, [*reversed(downstream), layer])
         return self._finish(report, self._exit_code(report))
 
-    def rollback_revision(self, layer: str, *, to: str | None, steps: int) -> str:
-        """The full commit a rollback deploys; RefusedError when it cannot be determined."""
+    def rollback_revision(
+        self,
+        layer: str,
+        *,
+        to: str | None,
+        steps: int,
+        history: Sequence[UpdateRecord] | None = None,
+    ) -> str:
+        """The full commit a rollback deploys; RefusedError when it cannot be determined.
+
+        `history` (the layer's, newest first) saves reading it again when the caller has it.
+        """
         if to is not None:
             try:
                 return self.repo.resolve(to)
             except GitError:
                 raise RefusedError(f"--to {to!r} names no commit in this repository") from None
-        history = self.engine.history(layer)
+        if history is None:
+            history = self.engine.history(layer)
         chosen = choose_rollback_revision(history, steps)
         if chosen is None:
             raise RefusedError(
@@ -593,7 +611,8 @@ class Orchestrator:
         """Redeploy one layer from the program at an earlier revision (a temporary worktree)."""
         self._confirm("rollback", yes)
         self.manifest.layer(layer)
-        revision = self.rollback_revision(layer, to=to, steps=steps)
+        history = self.engine.history(layer)
+        revision = self.rollback_revision(layer, to=to, steps=steps, history=history)
         try:
             promising = contract.manifest_at(self.repo, revision)
         except GitError:
@@ -601,9 +620,8 @@ class Orchestrator:
                 f"{contract.MANIFEST_PATH} does not exist at {revision[:12]}; that revision "
                 "predates the layered layout and cannot be rolled back to"
             ) from None
-        if layer not in {spec.name for spec in promising.layers}:
+        if contract.promised(promising, layer) is None:
             raise RefusedError(f"layer {layer} does not exist at {revision[:12]}")
-        history = self.engine.history(layer)
         current = next((r.commit for r in history if r.succeeded_update and r.commit), None)
         report = self._report("rollback")
         with self._live("roll back", 1) as live:
@@ -678,12 +696,12 @@ class Orchestrator:
             if not outputs:
                 table.add_row(layer.name, "-", Text("(not deployed)", style="dim"), "")
                 continue
-            readers = {
-                key: [c.name for c in self.manifest.layers if key in c.consumes.get(layer.name, ())]
-                for key in outputs
-            }
+            consumers = self.manifest.consumers_of(layer.name)
             for key in [*layer.outputs, *sorted(set(outputs) - set(layer.outputs))]:
                 value = outputs.get(key)
-                shown = Text(value.shown()) if value else Text("(missing)", style="red")
-                table.add_row(layer.name, key, shown, ", ".join(readers.get(key, [])))
+                if value is None:
+                    table.add_row(layer.name, key, Text("(missing)", style="red"), "")
+                    continue
+                readers = [name for name, keys in consumers.items() if key in keys]
+                table.add_row(layer.name, key, Text(value.shown()), ", ".join(readers))
         self.console.print(table)

@@ -26,6 +26,7 @@ from tooling.local.emulator import (
     DEFAULT_EMULATOR_URL,
     EMULATED_SERVICES,
     EMULATOR_CREDENTIALS,
+    EMULATOR_REGION,
     emulator_answers,
 )
 
@@ -36,9 +37,6 @@ STATE_DIRNAME = ".pulumi-state"
 # this file and the README), so it protects nothing: the local target's state and secrets
 # are throwaway data for the emulator. Never use the local target for a real account.
 LOCAL_PASSPHRASE = "local-target-only-this-protects-nothing"  # noqa: S105 (documented public)
-
-# The region the local target's provider is configured with; the emulator accepts any.
-LOCAL_REGION = "us-east-1"
 
 PASSPHRASE_VARIABLES = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 AWS_CREDENTIAL_VARIABLES = (
@@ -175,7 +173,7 @@ class LocalTarget(Target):
         config = super().stack_config(layer)
         # The provider refuses to start without a region; the local stack has no
         # Pulumi.local.yaml of its own to carry one.
-        config["aws:region"] = ConfigEntry(LOCAL_REGION)
+        config["aws:region"] = ConfigEntry(EMULATOR_REGION)
         for service in EMULATED_SERVICES:
             config[f"aws:endpoints[0].{service}"] = ConfigEntry(self.emulator_url)
         # Emulators have no credential, account or instance-metadata service to consult,

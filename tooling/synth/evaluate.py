@@ -78,10 +78,6 @@ class Evaluation:
     # control id -> layers holding at least one resource the control judges
     applicable: dict[str, set[str]] = field(default_factory=dict)
 
-    @property
-    def passed(self) -> bool:
-        return not self.violations
-
 
 def plain(value: Any) -> Any:
     """An input value as pulumi-policy deserializes it: secrets unwrapped, recursively."""
@@ -238,6 +234,8 @@ class _Evaluator:
     def layer(self, run: LayerRun) -> None:
         layer = run.layer.name
         customs = run.aws_resources
+        # Built once per layer and shared by every control: the checks only read them.
+        per_resource = [(resource, resource_args(resource)) for resource in customs]
         stack_args = StackValidationArgs(
             policy_resources(run.resources), {"scope": Scope.STACK.value}
         )
@@ -246,9 +244,9 @@ class _Evaluator:
                 self.evaluation.applicable.setdefault(control.control_id, set()).add(layer)
             if control.kind == "resource":
                 self._scope = "resource"
-                for resource in customs:
+                for resource, args in per_resource:
                     report = self._reporter(control, layer, resource)
-                    self._validate(control, layer, resource_args(resource), report)
+                    self._validate(control, layer, args, report)
             else:
                 self._scope = "stack"
                 self._validate(control, layer, stack_args, self._reporter(control, layer, None))

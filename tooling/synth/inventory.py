@@ -106,7 +106,7 @@ def write_inventories(inventories: Mapping[str, Mapping[str, Any]], out_dir: Pat
     written = []
     for layer, inventory in inventories.items():
         path = out_dir / f"{layer}.json"
-        path.write_text(json.dumps(inventory, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(inventory, indent=2) + "\n", encoding="utf-8")
         written.append(path)
     return written
 
