@@ -3,11 +3,13 @@
 Secrets Manager invokes this function once per step with the secret's ARN, the client request
 token (the new version's id) and the step:
 
-- createSecret: stage a new value under AWSPENDING, keeping every other field of the JSON.
+- createSecret: stage a new value under AWSPENDING, keeping every other field of the JSON. The
+  security layer creates the secret with no value and rotates it at once (rotate-immediately),
+  so the first rotation finds no AWSCURRENT version and creates the secret's first value.
 - setSecret: nothing to do: the API key is checked by this application itself, which reads
   AWSCURRENT through its cache, so there is no external system to update.
 - testSecret: the pending value is well-formed (a JSON object with a long enough api_key).
-- finishSecret: move AWSCURRENT to the new version.
+- finishSecret: move AWSCURRENT to the new version (from the old one, when there is one).
 
 Each step is idempotent: Secrets Manager may retry any of them. Only the standard library,
 boto3 (shipped by the Lambda runtime) and lambdas/common are used; no secret value is ever logged.
@@ -30,7 +32,7 @@ logger = logging.getLogger()
 logger.setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"))
 
 # Timeouts are botocore's defaults.
-_client = boto3.client(
+secrets_manager = boto3.client(
     "secretsmanager",
     config=retrying_client_config(total_max_attempts=5, connect_timeout=60, read_timeout=60),
 )
@@ -42,7 +44,7 @@ class RotationError(RuntimeError):
 
 def _check_version(secret_id: str, token: str) -> bool:
     """True when the step still has work to do; raise when the request is inconsistent."""
-    metadata = _client.describe_secret(SecretId=secret_id)
+    metadata = secrets_manager.describe_secret(SecretId=secret_id)
     if not metadata.get("RotationEnabled"):
         raise RotationError(f"rotation is not enabled for {secret_id}")
     stages = metadata.get("VersionIdsToStages", {})
@@ -58,18 +60,27 @@ def _check_version(secret_id: str, token: str) -> bool:
 
 def create_secret(secret_id: str, token: str) -> None:
     try:
-        _client.get_secret_value(SecretId=secret_id, VersionId=token, VersionStage=PENDING)
+        secrets_manager.get_secret_value(SecretId=secret_id, VersionId=token, VersionStage=PENDING)
         logger.info("pending version %s already exists", token)
         return
-    except _client.exceptions.ResourceNotFoundException:
+    except secrets_manager.exceptions.ResourceNotFoundException:
         pass
-    current = json.loads(
-        _client.get_secret_value(SecretId=secret_id, VersionStage=CURRENT)["SecretString"]
-    )
-    new_key = _client.get_random_password(
+    try:
+        current = json.loads(
+            secrets_manager.get_secret_value(SecretId=secret_id, VersionStage=CURRENT)[
+                "SecretString"
+            ]
+        )
+    except secrets_manager.exceptions.ResourceNotFoundException:
+        # The first rotation of a secret created without a value: nothing to carry over.
+        logger.info("no AWSCURRENT version yet; creating the secret's first value")
+        current = {}
+    if not isinstance(current, dict):
+        raise RotationError(f"the AWSCURRENT value of {secret_id} is not a JSON object")
+    new_key = secrets_manager.get_random_password(
         PasswordLength=API_KEY_LENGTH, ExcludePunctuation=True, IncludeSpace=False
     )["RandomPassword"]
-    _client.put_secret_value(
+    secrets_manager.put_secret_value(
         SecretId=secret_id,
         ClientRequestToken=token,
         SecretString=json.dumps({**current, "api_key": new_key}),
@@ -83,7 +94,9 @@ def set_secret(secret_id: str, token: str) -> None:
 
 
 def verify_pending(secret_id: str, token: str) -> None:
-    pending = _client.get_secret_value(SecretId=secret_id, VersionId=token, VersionStage=PENDING)
+    pending = secrets_manager.get_secret_value(
+        SecretId=secret_id, VersionId=token, VersionStage=PENDING
+    )
     try:
         value = json.loads(pending["SecretString"])
     except json.JSONDecodeError:
@@ -95,17 +108,16 @@ def verify_pending(secret_id: str, token: str) -> None:
 
 
 def finish_secret(secret_id: str, token: str) -> None:
-    stages = _client.describe_secret(SecretId=secret_id)["VersionIdsToStages"]
+    stages = secrets_manager.describe_secret(SecretId=secret_id)["VersionIdsToStages"]
     current_version = next((v for v, s in stages.items() if CURRENT in s), None)
     if current_version == token:
         logger.info("version %s is already AWSCURRENT", token)
         return
-    _client.update_secret_version_stage(
-        SecretId=secret_id,
-        VersionStage=CURRENT,
-        MoveToVersionId=token,
-        RemoveFromVersionId=current_version,
-    )
+    move: dict[str, str] = {"MoveToVersionId": token}
+    if current_version is not None:
+        # Absent for the first value: there is no earlier version to take the label from.
+        move["RemoveFromVersionId"] = current_version
+    secrets_manager.update_secret_version_stage(SecretId=secret_id, VersionStage=CURRENT, **move)
     logger.info("version %s is now AWSCURRENT (was %s)", token, current_version)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.manifest import MANIFEST
-from tooling.mock_engine import LayerRun
+from tooling.mock_engine import LayerRun, run_layer
 from tooling.synth import __main__ as synth_main
 from tooling.synth.evaluate import evaluate
 from tooling.synth.iam_lint import lint_document, lint_runs
@@ -124,16 +124,20 @@ def test_inventory_lists_dependencies_and_parents_marks_placeholders_and_hides_s
     assert security["placeholder"] is True
     assert "never usable for a real deployment" in security["note"]
     by_name = {(r["type"], r["name"]): r for r in security["resources"]}
-    version = by_name[("aws:secretsmanager/secretVersion:SecretVersion", "app-secret-value")]
-    assert version["properties"]["secretString"] == REDACTED
     policy = by_name[("aws:iam/rolePolicy:RolePolicy", "s3-processor-role-policy")]
     role = by_name[("aws:iam/role:Role", "s3-processor-role")]
     assert role["urn"] in policy["dependencies"]
     assert (
         policy["parent"] == by_name[("serverless:security:ServiceRole", "s3-processor-role")]["urn"]
     )
-    text = (tmp_path / "security.json").read_text(encoding="utf-8")
-    assert "synthesizedsynthesized" not in text  # generated values stay out of the files
+    # A value supplied as secret config is a Pulumi secret: redacted in the inventory.
+    supplied = run_layer(MANIFEST.layer("security"), secret_config={"api_key": "supplied-value"})
+    write_inventories({"security": layer_inventory(supplied)}, tmp_path / "supplied")
+    text = (tmp_path / "supplied" / "security.json").read_text(encoding="utf-8")
+    assert "supplied-value" not in text
+    resources = json.loads(text)["resources"]
+    (version,) = [r for r in resources if r["name"] == "app-secret-value"]
+    assert version["properties"]["secretString"] == REDACTED
     compute = json.loads((tmp_path / "compute.json").read_text(encoding="utf-8"))
     functions = [r for r in compute["resources"] if r["type"] == "aws:lambda/function:Function"]
     assert all(f["properties"]["code"]["file"].startswith("build/lambda/") for f in functions)

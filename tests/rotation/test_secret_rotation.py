@@ -13,6 +13,7 @@ from moto import mock_aws
 from moto.secretsmanager.models import FakeSecret, secretsmanager_backends
 
 from tooling.local.functions import load_handler
+from tooling.local.secret_rotation import rotate_immediately
 
 ORIGINAL = {"api_key": "k" * 40, "note": "kept across rotations"}
 TOKEN = "11111111-2222-3333-4444-555555555555"
@@ -129,3 +130,30 @@ def test_inconsistent_requests_are_refused(rotation: ModuleType) -> None:
     disabled = boto3.client("secretsmanager").create_secret(Name="other", SecretString="{}")["ARN"]
     with pytest.raises(rotation.RotationError, match="rotation is not enabled"):
         _step(rotation, disabled, "createSecret")
+
+
+def test_the_first_rotation_of_an_empty_secret_creates_its_value(rotation: ModuleType) -> None:
+    # The security layer creates the secret without a value and rotates it immediately, so the
+    # key never passes through Pulumi: the function must make the first value from nothing.
+    arn = boto3.client("secretsmanager").create_secret(Name="empty")["ARN"]
+    token = rotate_immediately(rotation, arn, account_id="123456789012", region="us-east-1")
+    value = _value(arn)
+    assert set(value) == {"api_key"}
+    assert len(value["api_key"]) == 40 and value["api_key"].isalnum()
+    stages = _stages(arn)
+    assert list(stages) == [token] and "AWSCURRENT" in stages[token]
+    # What the API handler does: no stage named, AWSCURRENT answered.
+    plain = boto3.client("secretsmanager").get_secret_value(SecretId=arn)
+    assert json.loads(plain["SecretString"]) == value
+
+
+def test_a_later_rotation_replaces_the_key_and_keeps_the_previous_version(
+    rotation: ModuleType,
+) -> None:
+    arn = boto3.client("secretsmanager").create_secret(Name="empty")["ARN"]
+    first = rotate_immediately(rotation, arn, account_id="123456789012", region="us-east-1")
+    first_value = _value(arn)
+    second = rotate_immediately(rotation, arn, account_id="123456789012", region="us-east-1")
+    assert _value(arn)["api_key"] != first_value["api_key"]
+    assert "AWSCURRENT" in _stages(arn)[second]
+    assert "AWSPREVIOUS" in _stages(arn)[first]

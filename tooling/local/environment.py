@@ -10,12 +10,15 @@ from typing import Any
 from tooling.local.api_gateway import DEFAULT_API_PORT, LocalApiGateway, serve
 from tooling.local.emulator import (
     DEFAULT_EMULATOR_PORT,
+    EMULATOR_ACCOUNT_ID,
     EMULATOR_CREDENTIALS,
+    EMULATOR_REGION,
     ensure_port_free,
     moto_server,
 )
 from tooling.local.functions import LambdaContext, load_handler, temporary_environment
 from tooling.local.provision import LocalResources, client, provision
+from tooling.local.secret_rotation import rotate_immediately
 from tooling.local.trigger import AsyncInvoker, NotificationPoller
 
 # Variables a developer's shell may hold that would send the handlers somewhere else.
@@ -66,6 +69,14 @@ def local_environment(
         with temporary_environment(endpoint, remove=_ISOLATED_VARIABLES):
             resources = provision(emulator.endpoint_url)
             names = resources.names
+            # As on AWS, the secret's first value is made by the rotation function, which
+            # Secrets Manager runs at once when the security layer turns rotation on.
+            rotate_immediately(
+                load_handler("secret_rotation", {}),
+                resources.secret_arn,
+                account_id=EMULATOR_ACCOUNT_ID,
+                region=EMULATOR_REGION,
+            )
             processor = load_handler(
                 "s3_processor",
                 {

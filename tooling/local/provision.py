@@ -16,8 +16,6 @@ cannot take as-is is adapted, each in one place below:
 
 from __future__ import annotations
 
-import json
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,13 +90,13 @@ def provision(endpoint_url: str, runs: dict[str, LayerRun] | None = None) -> Loc
     )["KeyMetadata"]["Arn"]
     kms.create_alias(AliasName=security.named("app-key-alias").inputs["name"], TargetKeyId=key_arn)
 
-    # The application secret: a fresh random value, never printed
+    # The application secret, created without a value as the security layer creates it; its
+    # first value comes from the rotation function (tooling.local.secret_rotation)
     secret_inputs = security.named("app-secret").inputs
     secret_arn: str = client("secretsmanager", endpoint_url).create_secret(
         Name=secret_inputs["name"],
         Description=secret_inputs["description"],
         KmsKeyId=key_arn,
-        SecretString=json.dumps({"api_key": secrets.token_urlsafe(30)}),
     )["ARN"]
     replacements = {
         security.exports["kms_key_arn"].value: key_arn,
