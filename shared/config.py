@@ -47,6 +47,11 @@ LOG_RETENTION_DAYS = (
 )
 
 
+# Config keys holding a function's reserved concurrency end so; -1 in them means "none".
+RESERVED_CONCURRENCY_SUFFIX = "_reserved_concurrency"
+NO_RESERVATION = -1
+
+
 class ConfigError(pulumi.RunError):
     """Bad stack configuration. RunError makes Pulumi print the message without a traceback."""
 
@@ -127,6 +132,19 @@ class LayerConfig:
             raise self._error(key, "must not be empty", example)
         return value
 
+    def optional_string(self, key: str) -> str | None:
+        """A string whose declared default is "": None when it is left empty."""
+        spec = self._declared(key, "string")
+        if spec.default != "":
+            raise ConfigError(
+                f'config key {key!r} must be declared with default: "" in '
+                f"stacks/{self.layer.name}/Pulumi.yaml to be optional"
+            )
+        raw = self._config.get(key)
+        if raw is None or not raw.strip():
+            return None
+        return raw.strip()
+
     def integer(self, key: str, *, minimum: int, maximum: int) -> int:
         spec = self._declared(key, "integer")
         raw = self._raw(spec, str(minimum))
@@ -144,6 +162,34 @@ class LayerConfig:
                 key, f"must be between {minimum} and {maximum}, got {value}", str(minimum)
             )
         return value
+
+    def reserved_concurrency(self, key: str) -> int | None:
+        """A function's reserved concurrency; None (config -1) leaves it to the shared pool.
+
+        Lambda accepts any reservation from 0 (the function never runs: an emergency stop) up
+        to what keeps min(100, the account's concurrency quota) executions unreserved for every
+        other function (Lambda concurrency documentation). That upper bound depends on the
+        account, so it is checked against the account before a deploy (tooling/preflight), not
+        here. Keys end in `_reserved_concurrency`, which is how that check finds them.
+        """
+        if not key.endswith(RESERVED_CONCURRENCY_SUFFIX):
+            raise ConfigError(
+                f"config key {key!r} holds a reserved concurrency, so its name must end in "
+                f"{RESERVED_CONCURRENCY_SUFFIX!r} (the pre-deploy concurrency check finds it so)"
+            )
+        spec = self._declared(key, "integer")
+        raw = self._raw(spec, "-1")
+        try:
+            value = int(spec.default) if raw is None else int(raw)
+        except ValueError:
+            raise self._error(key, f"must be a whole number, got {raw!r}", "-1") from None
+        if value < NO_RESERVATION:
+            raise self._error(
+                key,
+                f"must be -1 (no reservation) or a reservation of 0 or more, got {value}",
+                "-1",
+            )
+        return None if value == NO_RESERVATION else value
 
     def log_retention_days(self, key: str) -> int:
         value = self.integer(key, minimum=LOG_RETENTION_DAYS[0], maximum=LOG_RETENTION_DAYS[-1])

@@ -150,7 +150,7 @@ MANIFEST = Manifest(
             name="security",
             owner="@serverless-platform/security",
             description="KMS key, application secret and its rotation, one IAM role per "
-            "function, API Gateway and SNS logging roles",
+            "function, API Gateway logging role",
             outputs={
                 "kms_key_arn": OutputSpec("Customer-managed KMS key that encrypts every store"),
                 "kms_alias_name": OutputSpec("Alias of the KMS key"),
@@ -159,10 +159,8 @@ MANIFEST = Manifest(
                 "s3_processor_role_arn": OutputSpec("Execution role of the S3 processor function"),
                 "api_handler_role_arn": OutputSpec("Execution role of the API handler function"),
                 "api_gateway_cloudwatch_role_arn": OutputSpec(
-                    "Role API Gateway assumes to write execution and access logs"
-                ),
-                "sns_delivery_status_role_arn": OutputSpec(
-                    "Role SNS assumes to log the alarm topic's delivery status"
+                    "Role API Gateway assumes to write execution and access logs, named in the "
+                    "account-wide API Gateway setting"
                 ),
                 "secret_rotation_function_name": OutputSpec(
                     "Function that rotates the generated application secret"
@@ -249,7 +247,6 @@ MANIFEST = Manifest(
             consumes={
                 "security": (
                     "kms_key_arn",
-                    "sns_delivery_status_role_arn",
                     "secret_rotation_function_name",
                 ),
                 "storage": ("dead_letter_queue_name",),

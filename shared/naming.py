@@ -28,6 +28,14 @@ IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
 LIVE_ALIAS = "live"
 API_STAGE_NAME = "prod"
 
+# Log groups API Gateway names itself: each stage's execution logs (Set up CloudWatch logging
+# for REST APIs, https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html),
+# and the group UpdateAccount test-writes to through a role before accepting it (AWS answers "API
+# Gateway could not successfully write to CloudWatch Logs using the ARN specified" otherwise;
+# terraform-provider-aws internal/service/apigateway/account.go retries exactly that error).
+API_EXECUTION_LOG_GROUP_PREFIX = "API-Gateway-Execution-Logs_"
+API_GATEWAY_WELCOME_LOG_GROUP = "/aws/apigateway/welcome"
+
 # Short enough that the longest derived name (the bucket) stays within S3's 63 characters
 # with a 12-digit account id and the longest region name.
 ENVIRONMENT_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
@@ -83,12 +91,9 @@ class ResourceNames:
         return f"{self.prefix}-api-handler"
 
     @property
-    def api_gateway_cloudwatch_role(self) -> str:
-        return f"{self.prefix}-apigw-cloudwatch"
-
-    @property
-    def sns_delivery_status_role(self) -> str:
-        return f"{self.prefix}-sns-delivery-status"
+    def api_gateway_cloudwatch_role_prefix(self) -> str:
+        """IAM completes it with a unique suffix: the role outlives its stack (see README)."""
+        return f"{self.prefix}-apigw-logs-"
 
     @property
     def secret_rotation_role(self) -> str:
@@ -140,6 +145,11 @@ class ResourceNames:
     def api_access_log_group(self) -> str:
         return f"/aws/apigateway/{self.rest_api}/{API_STAGE_NAME}/access"
 
+    @staticmethod
+    def api_execution_log_group(rest_api_id: str) -> str:
+        """The group API Gateway writes a stage's execution logs to; it names it itself."""
+        return f"{API_EXECUTION_LOG_GROUP_PREFIX}{rest_api_id}/{API_STAGE_NAME}"
+
     # Observability layer
     @property
     def alarm_topic(self) -> str:
@@ -148,12 +158,6 @@ class ResourceNames:
     @property
     def dashboard(self) -> str:
         return self.prefix
-
-    def sns_delivery_log_groups(self) -> tuple[str, str]:
-        """The log groups SNS writes delivery status to: successes, then failures."""
-        loc = self.location
-        success = f"sns/{loc.region}/{loc.account_id}/{self.alarm_topic}"
-        return success, f"{success}/Failure"
 
     @property
     def web_acl(self) -> str:
@@ -171,14 +175,22 @@ class ResourceNames:
         return f"{self.prefix}-{subject}-{metric}"
 
     def log_group_arns_for_kms(self) -> list[str]:
-        """Every log group of the product that CloudWatch Logs encrypts with the product key."""
+        """Every log group of this environment that CloudWatch Logs encrypts with its key.
+
+        The stage's execution log group is named after the REST API's id, which exists only
+        once the api layer runs, after the key: its ARN is a pattern with the id as `*`.
+        """
         functions = (
             self.s3_processor_function,
             self.api_handler_function,
             self.secret_rotation_function,
         )
-        groups = [self.function_log_group(function) for function in functions]
-        return [self.log_group_arn(group) for group in (*groups, self.api_access_log_group)]
+        groups = [
+            *(self.function_log_group(function) for function in functions),
+            self.api_access_log_group,
+            self.api_execution_log_group("*"),
+        ]
+        return [self.log_group_arn(group) for group in groups]
 
     # ARNs of resources whose names are fixed above
     def _arn(self, service: str, resource: str, *, regional: bool = True) -> str:

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.naming import RESULTS_PREFIX, UPLOAD_PREFIX, ResourceNames
+from shared.naming import (
+    API_EXECUTION_LOG_GROUP_PREFIX,
+    API_GATEWAY_WELCOME_LOG_GROUP,
+    APP_NAME,
+    RESULTS_PREFIX,
+    UPLOAD_PREFIX,
+    ResourceNames,
+)
 
 PolicyDocument = dict[str, Any]
 Statement = dict[str, Any]
@@ -195,34 +202,26 @@ def secret_rotation_policy(
     )
 
 
-def sns_delivery_status_policy(names: ResourceNames) -> PolicyDocument:
-    """SNS writes the alarm topic's delivery successes and failures to its two log groups."""
-    log_groups = [names.log_group_arn(group) for group in names.sns_delivery_log_groups()]
+def api_gateway_account_logging_policy(names: ResourceNames) -> PolicyDocument:
+    """What the role behind the account-wide API Gateway logging setting must be allowed.
+
+    API Gateway uses one role per account and region for every REST API there, whichever
+    environment set it last (README, "API Gateway's account-wide logging role"). So the role
+    may write: the welcome group UpdateAccount test-writes to before it accepts the role; the
+    execution logs API Gateway names after each API's id (unknown until an api layer runs, and
+    any environment's API may be the one logging, hence the id wildcard); and the access logs
+    of every environment of this product in this region (`/aws/apigateway/serverless-*`), since
+    the role serving them may be another environment's. The actions are those of AWS's own
+    AmazonAPIGatewayPushToCloudWatchLogs policy, on these groups instead of on `*`.
+    """
+    groups = [
+        names.log_group_arn(API_GATEWAY_WELCOME_LOG_GROUP),
+        names.log_group_arn(f"{API_EXECUTION_LOG_GROUP_PREFIX}*"),
+        names.log_group_arn(f"/aws/apigateway/{APP_NAME}-*"),
+    ]
     return document(
         {
-            "Sid": "WriteDeliveryStatusLogs",
-            "Effect": "Allow",
-            "Action": [
-                "logs:CreateLogGroup",
-                "logs:CreateLogStream",
-                "logs:PutLogEvents",
-                "logs:PutMetricFilter",
-                "logs:PutRetentionPolicy",
-            ],
-            "Resource": [*log_groups, *(f"{group}:*" for group in log_groups)],
-        }
-    )
-
-
-def api_gateway_logging_policy(names: ResourceNames) -> PolicyDocument:
-    """What API Gateway needs to write execution logs and this API's access logs."""
-    # API Gateway names execution log groups after the REST API id, which does not exist
-    # until the api layer runs; the prefix is as narrow as AWS allows.
-    execution_logs = names.log_group_arn("API-Gateway-Execution-Logs_*")
-    access_logs = names.log_group_arn(names.api_access_log_group)
-    return document(
-        {
-            "Sid": "WriteApiLogs",
+            "Sid": "WriteApiGatewayLogs",
             "Effect": "Allow",
             "Action": [
                 "logs:CreateLogGroup",
@@ -232,7 +231,7 @@ def api_gateway_logging_policy(names: ResourceNames) -> PolicyDocument:
                 "logs:GetLogEvents",
                 "logs:FilterLogEvents",
             ],
-            "Resource": [execution_logs, f"{execution_logs}:*", access_logs, f"{access_logs}:*"],
+            "Resource": [*groups, *(f"{group}:*" for group in groups)],
         },
         {
             "Sid": "FindLogGroups",
@@ -295,7 +294,8 @@ def kms_key_policy(names: ResourceNames) -> PolicyDocument:
                 "kms:Describe*",
             ],
             "Resource": "*",
-            "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_groups}},
+            # ArnLike: the execution log group's ARN has the REST API's id as a wildcard.
+            "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_groups}},
         },
         {
             # CloudWatch alarms publish to the KMS-encrypted alarm topic; SNS delivers from it.

@@ -1,9 +1,10 @@
 """The one way a layer reads an upstream layer's outputs.
 
 `UpstreamOutputs(layer)` builds the fully qualified stack name `<org>/<project>/<stack>` for
-each upstream layer, opens one StackReference per upstream, and hands out only the keys the
-manifest says this layer consumes. Reading anything else is refused with a message naming the
-key and the manifest entry to add, so the manifest stays the complete record of who reads what.
+each upstream layer (the organization is this stack's own unless configured otherwise), opens one
+StackReference per upstream, and hands out only the keys the manifest says this layer consumes.
+Reading anything else is refused with a message naming the key and the manifest entry to add, so
+the manifest stays the complete record of who reads what.
 """
 
 from __future__ import annotations
@@ -21,6 +22,31 @@ class UndeclaredReferenceError(pulumi.RunError):
     """A layer read a key that the manifest does not list among its consumed keys."""
 
 
+class OrganizationError(pulumi.RunError):
+    """The configured organization of the upstream stacks cannot be right for this backend."""
+
+
+def upstream_organization(configured: str | None, project: str) -> str:
+    """The organization the upstream stacks live in: `configured`, else this stack's own.
+
+    File and S3 backends name every stack `organization/<project>/<stack>`; Pulumi Cloud names
+    it after the real organization, which the engine hands the program. Raised before any
+    resource is declared when the two cannot both be right, so a misconfigured layer stops
+    with this message instead of failing on every StackReference.
+    """
+    own = pulumi.get_organization() or FILE_BACKEND_ORG
+    if configured is None:
+        return own
+    if configured == FILE_BACKEND_ORG and own != FILE_BACKEND_ORG:
+        raise OrganizationError(
+            f"{project}:org is {FILE_BACKEND_ORG!r}, the name only file and S3 backends use, but "
+            f"this stack lives in the Pulumi Cloud organization {own!r}, where no stack is named "
+            f"{FILE_BACKEND_ORG}/...: remove the setting (`pulumi config rm org`) to read the "
+            f"upstream layers from {own!r}, or set the organization that holds them."
+        )
+    return configured
+
+
 def stack_name(org: str, layer: Layer, stack: str) -> str:
     return f"{org}/{layer.project}/{stack}"
 
@@ -32,12 +58,12 @@ class UpstreamOutputs:
         self,
         layer: Layer,
         *,
-        org: str = FILE_BACKEND_ORG,
+        org: str | None = None,
         stack: str | None = None,
         manifest: Manifest = MANIFEST,
     ) -> None:
         self.layer = layer
-        self.org = org
+        self.org = upstream_organization(org, layer.project)
         self.stack = stack or pulumi.get_stack()
         self.manifest = manifest
         self._references: dict[str, pulumi.StackReference] = {}

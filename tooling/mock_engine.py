@@ -54,6 +54,17 @@ class MockResource:
     parent: str | None = None
     dependencies: list[str] = field(default_factory=list)
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    # The engine leaves the cloud resource in place on delete (the retain_on_delete option).
+    retain_on_delete: bool = False
+
+    def depends_on(self, other: MockResource) -> bool:
+        """Whether the engine will create `other` before this resource: an explicit
+        `depends_on`, or an input that is an output of `other`."""
+        edges = {
+            *self.dependencies,
+            *(u for urns in self.property_dependencies.values() for u in urns),
+        }
+        return other.urn in edges
 
 
 @dataclass
@@ -317,14 +328,6 @@ def _web_acl(physical: str, inputs: dict[str, Any], loc: AwsLocation) -> tuple[s
     return acl_id, {"arn": _arn(loc, "wafv2", f"{scope}/webacl/{physical}/{acl_id}")}
 
 
-def _random_password(
-    physical: str, inputs: dict[str, Any], loc: AwsLocation
-) -> tuple[str, dict[str, Any]]:
-    length = int(inputs.get("length", 32))
-    # Deterministic and obviously synthetic; the mocks never produce a usable secret.
-    return "none", {"result": ("synthesized" * 8)[:length]}
-
-
 _ATTRIBUTES: dict[str, Compute] = {
     "aws:kms/key:Key": _kms_key,
     "aws:kms/alias:Alias": _kms_alias,
@@ -342,7 +345,6 @@ _ATTRIBUTES: dict[str, Compute] = {
     "aws:cloudwatch/metricAlarm:MetricAlarm": _named_with_arn("cloudwatch", "alarm:"),
     "aws:cloudwatch/dashboard:Dashboard": _dashboard,
     "aws:wafv2/webAcl:WebAcl": _web_acl,
-    "random:index/randomPassword:RandomPassword": _random_password,
 }
 
 
@@ -355,6 +357,7 @@ class Registration:
     parent: str | None
     dependencies: list[str]
     property_dependencies: dict[str, list[str]]
+    retain_on_delete: bool
 
 
 class RecordingMonitor(MockMonitor):
@@ -376,6 +379,7 @@ class RecordingMonitor(MockMonitor):
                 property_dependencies={
                     key: list(value.urns) for key, value in request.propertyDependencies.items()
                 },
+                retain_on_delete=bool(request.retainOnDelete),
             )
         return response
 
@@ -386,12 +390,24 @@ def use_mocks(
     project: str,
     stack: str,
     monitor: MockMonitor | None = None,
+    organization: str = FILE_BACKEND_ORG,
 ) -> None:
-    """Start a fresh program under `mocks`: a new root stack, no earlier transformations."""
+    """Start a fresh program under `mocks`: a new root stack, no earlier transformations.
+
+    `organization` is what the engine tells a program its stack's organization is: the file
+    backend's by default, as the CLI does for the file and S3 backends.
+    """
     # set_mocks keeps an existing root stack, and with it the previous program's stack
     # transformations; resetting first gives each program the clean process the CLI gives it.
-    pulumi.runtime.reset_options(project=project, stack=stack)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.reset_options(project=project, stack=stack, organization=organization)
+    pulumi.runtime.set_mocks(
+        mocks,
+        project=project,
+        stack=stack,
+        preview=False,
+        monitor=monitor,
+        organization=organization,
+    )
 
 
 def _annotate(resources: list[MockResource], monitor: RecordingMonitor) -> None:
@@ -403,6 +419,7 @@ def _annotate(resources: list[MockResource], monitor: RecordingMonitor) -> None:
             resource.parent = registration.parent
             resource.dependencies = registration.dependencies
             resource.property_dependencies = registration.property_dependencies
+            resource.retain_on_delete = registration.retain_on_delete
 
 
 def run_layer(
@@ -414,18 +431,24 @@ def run_layer(
     upstream: Mapping[str, LayerRun] | None = None,
     location: AwsLocation = PLACEHOLDER_LOCATION,
     org: str = FILE_BACKEND_ORG,
+    mocks: SynthesizingMocks | None = None,
 ) -> LayerRun:
     """Run `stacks/<layer>/__main__.py` under mocks and return what it declared and exported.
 
     `config` and `secret_config` are the layer's own keys (unqualified); `upstream` holds the
-    runs of earlier layers, whose exports answer this layer's stack references.
+    runs of earlier layers, whose exports answer this layer's stack references. `org` is the
+    organization of every stack (what the engine tells the program, and where its references
+    point). Pass `mocks` to see what a program registered even when it fails.
     """
     stack_outputs = {
         stack_name(org, run.layer, run.stack): run.exports for run in (upstream or {}).values()
     }
-    mocks = SynthesizingMocks(location, stack_outputs)
+    if mocks is None:
+        mocks = SynthesizingMocks(location, stack_outputs)
+    else:
+        mocks.stack_outputs = stack_outputs
     monitor = RecordingMonitor(mocks)
-    use_mocks(mocks, project=layer.project, stack=stack, monitor=monitor)
+    use_mocks(mocks, project=layer.project, stack=stack, monitor=monitor, organization=org)
     all_config = {f"{layer.project}:{k}": v for k, v in (config or {}).items()}
     secret_keys = [f"{layer.project}:{k}" for k in (secret_config or {})]
     all_config.update({f"{layer.project}:{k}": v for k, v in (secret_config or {}).items()})

@@ -35,7 +35,8 @@ class EncryptedBucketArgs:
     noncurrent_version_expiration_days: int
     abort_incomplete_multipart_days: int
     expire_objects_after_days: int | None = None
-    access_log_bucket: pulumi.Input[str] | None = None
+    # The bucket this one's server access logs go to (an EncryptedBucket that receives them).
+    access_log_bucket: EncryptedBucket | None = None
     receives_access_logs_from: AccessLogSource | None = None
 
 
@@ -43,6 +44,7 @@ class EncryptedBucket(pulumi.ComponentResource):
     """The bucket and the settings resources that make it private and durable."""
 
     bucket: aws.s3.Bucket
+    policy: aws.s3.BucketPolicy
 
     def __init__(
         self, name: str, args: EncryptedBucketArgs, opts: pulumi.ResourceOptions | None = None
@@ -98,7 +100,7 @@ class EncryptedBucket(pulumi.ComponentResource):
             opts=child,
         )
         source = args.receives_access_logs_from
-        aws.s3.BucketPolicy(
+        self.policy = aws.s3.BucketPolicy(
             f"{name}-tls-only",
             bucket=bucket_id,
             policy=self.bucket.arn.apply(
@@ -124,13 +126,16 @@ class EncryptedBucket(pulumi.ComponentResource):
             rules=self._lifecycle_rules(args),
             opts=child,
         )
-        if args.access_log_bucket is not None:
+        target = args.access_log_bucket
+        if target is not None:
             aws.s3.BucketLogging(
                 f"{name}-access-logging",
                 bucket=bucket_id,
-                target_bucket=args.access_log_bucket,
+                target_bucket=target.bucket.bucket,
                 target_prefix=S3_ACCESS_LOG_PREFIX,
-                opts=child,
+                # The target's policy is what lets S3's logging service write there; logging
+                # turned on before it exists would lose the first logs.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[target.policy]),
             )
         self.register_outputs({"bucket_name": self.bucket.bucket, "bucket_arn": self.bucket.arn})
 

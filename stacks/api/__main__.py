@@ -4,9 +4,11 @@ Deploys a regional REST API whose routes (shared.api_routes) proxy to the API ha
 alias, with body validation on POST /process and authorization (AWS_IAM, or API keys with a
 usage plan) on every route but GET /health; a deployment replaced whenever the routes change;
 the prod stage with JSON access logs to a KMS-encrypted log group, X-Ray tracing, throttling and
-per-method metrics; a WAF web ACL (AWS common rule set, per-IP rate limit) on the stage; and the
-account's CloudWatch logging role. Reads the key and the logging role from the security layer,
-the handler's name and alias from compute.
+per-method metrics; the stage's execution log group, created before API Gateway would create it
+without retention or encryption; a WAF web ACL (AWS common rule set, per-IP rate limit) on the
+stage; and, unless the account's administrators own it, the account-wide API Gateway setting
+naming the logging role. Reads the key and the logging role from the security layer, the
+handler's name and alias from compute.
 """
 
 import json
@@ -42,7 +44,7 @@ layer = MANIFEST.layer("api")
 config = LayerConfig(layer)
 names = ResourceNames(pulumi.get_stack(), current_location())
 apply_standard_tags(layer, names.environment)
-upstream = UpstreamOutputs(layer, org=config.string("org"))
+upstream = UpstreamOutputs(layer, org=config.optional_string("org"))
 authorization = config.string("authorization", choices=AUTHORIZATION_MODES)
 throttling_rate_limit = config.integer("throttling_rate_limit", minimum=1, maximum=10_000)
 throttling_burst_limit = config.integer("throttling_burst_limit", minimum=1, maximum=5_000)
@@ -74,17 +76,35 @@ deployment = aws.apigateway.Deployment(
     opts=pulumi.ResourceOptions(depends_on=[*routes.methods, *routes.integrations]),
 )
 
-# API Gateway writes logs through one role per account and region
-account_settings = aws.apigateway.Account(
-    "account-logging-role",
-    cloudwatch_role_arn=upstream.require("api_gateway_cloudwatch_role_arn"),
+# API Gateway writes every REST API's logs in this account and region through one role named
+# in an account-wide setting. Kept when this stack is destroyed (destroying the resource would
+# reset the setting: terraform-provider-aws#42226), so another environment's stage that logs
+# through it keeps logging; see README, "API Gateway's account-wide logging role".
+account_logging_setting = (
+    aws.apigateway.Account(
+        "account-logging-role",
+        cloudwatch_role_arn=upstream.require("api_gateway_cloudwatch_role_arn"),
+        opts=pulumi.ResourceOptions(retain_on_delete=True),
+    )
+    if config.boolean("manage_account_logging_role")
+    else None
 )
 
+log_retention_days = config.log_retention_days("log_retention_days")
+kms_key_arn = upstream.require("kms_key_arn")
 access_logs = aws.cloudwatch.LogGroup(
     "access-logs",
     name=names.api_access_log_group,
-    retention_in_days=config.log_retention_days("log_retention_days"),
-    kms_key_id=upstream.require("kms_key_arn"),
+    retention_in_days=log_retention_days,
+    kms_key_id=kms_key_arn,
+)
+# Created here, before execution logging is turned on: API Gateway would otherwise create it on
+# its first write, with no retention and no encryption.
+execution_logs = aws.cloudwatch.LogGroup(
+    "execution-logs",
+    name=rest_api.id.apply(names.api_execution_log_group),
+    retention_in_days=log_retention_days,
+    kms_key_id=kms_key_arn,
 )
 
 stage = aws.apigateway.Stage(
@@ -97,7 +117,10 @@ stage = aws.apigateway.Stage(
         "format": json.dumps(ACCESS_LOG_FORMAT),
     },
     xray_tracing_enabled=True,
-    opts=pulumi.ResourceOptions(depends_on=[account_settings]),
+    # API Gateway refuses logging settings until the account setting names a role.
+    opts=pulumi.ResourceOptions(
+        depends_on=[account_logging_setting] if account_logging_setting else []
+    ),
 )
 
 # Throttling, metrics and execution logging for every method of the stage
@@ -114,6 +137,7 @@ aws.apigateway.MethodSettings(
         "throttling_rate_limit": throttling_rate_limit,
         "throttling_burst_limit": throttling_burst_limit,
     },
+    opts=pulumi.ResourceOptions(depends_on=[execution_logs]),
 )
 
 

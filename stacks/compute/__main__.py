@@ -15,7 +15,7 @@ from shared.components.serverless_function import ServerlessFunction, Serverless
 from shared.config import LayerConfig
 from shared.exports import export_outputs
 from shared.manifest import MANIFEST
-from shared.naming import LIVE_ALIAS, RESULTS_PREFIX, UPLOAD_PREFIX, ResourceNames
+from shared.naming import RESULTS_PREFIX, UPLOAD_PREFIX, ResourceNames
 from shared.packaging import SUPPORTED_RUNTIMES, build_archive
 from shared.references import UpstreamOutputs
 from shared.tags import apply_standard_tags
@@ -25,7 +25,7 @@ config = LayerConfig(layer)
 location = current_location()
 names = ResourceNames(pulumi.get_stack(), location)
 apply_standard_tags(layer, names.environment)
-upstream = UpstreamOutputs(layer, org=config.string("org"))
+upstream = UpstreamOutputs(layer, org=config.optional_string("org"))
 
 runtime = config.string("runtime", choices=SUPPORTED_RUNTIMES)
 log_level = config.string("log_level", choices=["INFO", "DEBUG", "WARN", "ERROR"])
@@ -55,9 +55,7 @@ s3_processor = ServerlessFunction(
         kms_key_arn=kms_key_arn,
         # S3 events queue up asynchronously: a ceiling keeps a burst of uploads from taking
         # the account's whole concurrency (the API handler is bounded by API throttling).
-        reserved_concurrency=config.integer(
-            "processor_reserved_concurrency", minimum=1, maximum=1000
-        ),
+        reserved_concurrency=config.reserved_concurrency("processor_reserved_concurrency"),
         environment={
             "BUCKET_NAME": bucket_name,
             "UPLOAD_PREFIX": UPLOAD_PREFIX,
@@ -116,18 +114,21 @@ aws.lambda_.FunctionEventInvokeConfig(
     destination_config={"on_failure": {"destination": upstream.require("dead_letter_queue_arn")}},
 )
 
-# Give S3 permission to invoke the processor's live alias, for this bucket and account only
+# Give S3 permission to invoke the processor's live alias, for this bucket and account only;
+# the qualifier is the alias resource's own output, so the permission waits for the alias
 s3_invoke_permission = aws.lambda_.Permission(
     "s3-invoke-processor",
     action="lambda:InvokeFunction",
     function=s3_processor.function.name,
-    qualifier=LIVE_ALIAS,
+    qualifier=s3_processor.alias.name,
     principal="s3.amazonaws.com",
     source_arn=upstream.require("s3_bucket_arn"),
     source_account=location.account_id,
 )
 
-# Trigger on uploads only: results are written under another prefix, so no recursion
+# Trigger on uploads only: results are written under another prefix, so no recursion. S3 checks
+# that it may invoke each destination when the notification is saved ("Unable to validate the
+# following destination configurations" otherwise), so the notification follows the permission.
 aws.s3.BucketNotification(
     "upload-notification",
     bucket=bucket_name,

@@ -1,7 +1,7 @@
 """Observability layer: alarms and the dashboard.
 
-Deploys the KMS-encrypted SNS topic the alarms notify (with optional e-mail subscriptions and
-delivery-status logging), alarms with alarm and OK actions on each function's errors, throttles
+Deploys the KMS-encrypted SNS topic the alarms notify (with optional e-mail subscriptions),
+alarms with alarm and OK actions on each function's errors, throttles
 and p99 duration (the secret rotation function's included), on the
 dead-letter queue's visible messages and on the API's 5XX errors and p99 latency, and a
 CloudWatch dashboard showing all of them. Reads names from every other layer.
@@ -29,7 +29,7 @@ layer = MANIFEST.layer("observability")
 config = LayerConfig(layer)
 names = ResourceNames(pulumi.get_stack(), current_location())
 apply_standard_tags(layer, names.environment)
-upstream = UpstreamOutputs(layer, org=config.string("org"))
+upstream = UpstreamOutputs(layer, org=config.optional_string("org"))
 
 error_threshold = config.integer("error_threshold", minimum=0, maximum=10_000)
 duration_p99_ms = config.integer("duration_p99_threshold_ms", minimum=1, maximum=900_000)
@@ -41,26 +41,13 @@ for address in alarm_emails:
             "fix the list with: pulumi config set --path 'alarm_emails[0]' you@example.com"
         )
 
-delivery_status_role_arn = upstream.require("sns_delivery_status_role_arn")
-success_sample_rate = config.integer(
-    "delivery_status_success_sample_percent", minimum=0, maximum=100
-)
-
-# Where every alarm and recovery is announced; encrypted with the product key, and logging
-# whether each notification reached its subscriber (for every protocol SNS can log)
+# Where every alarm and recovery is announced, encrypted with the product key. Its subscribers
+# are e-mail addresses, for which SNS logs no delivery status (it logs Lambda, SQS, HTTP(S),
+# Firehose and application endpoints only), so the topic sets no delivery-status logging.
 alarm_topic = aws.sns.Topic(
     "alarm-topic",
     name=names.alarm_topic,
     kms_master_key_id=upstream.require("kms_key_arn"),
-    lambda_success_feedback_role_arn=delivery_status_role_arn,
-    lambda_failure_feedback_role_arn=delivery_status_role_arn,
-    lambda_success_feedback_sample_rate=success_sample_rate,
-    sqs_success_feedback_role_arn=delivery_status_role_arn,
-    sqs_failure_feedback_role_arn=delivery_status_role_arn,
-    sqs_success_feedback_sample_rate=success_sample_rate,
-    http_success_feedback_role_arn=delivery_status_role_arn,
-    http_failure_feedback_role_arn=delivery_status_role_arn,
-    http_success_feedback_sample_rate=success_sample_rate,
 )
 aws.sns.TopicPolicy(
     "alarm-topic-policy",

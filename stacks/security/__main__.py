@@ -2,17 +2,18 @@
 
 Deploys the customer-managed KMS key (rotated, aliased) whose key policy lets only this
 product's services use it; the application secret in Secrets Manager, encrypted with that key,
-its value from secret config or generated and then rotated automatically by a four-step rotation
-function; one least-privilege execution role per function; and the roles API Gateway and SNS use
-to write logs. Reads no other layer: it names the resources of later layers through
-shared.naming, so its policies are exact before those resources exist.
+its value either supplied as secret config or created by the four-step rotation function, which
+Secrets Manager runs at once and then on schedule (so a generated value never passes through
+Pulumi or its state); one least-privilege execution role per function; and the role API Gateway
+writes logs through, which the account-wide API Gateway setting may name. Reads no other layer:
+it names the resources of later layers through shared.naming, so its policies are exact before
+those resources exist.
 """
 
 import json
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 
 from shared.aws_context import current_location
 from shared.components.serverless_function import ServerlessFunction, ServerlessFunctionArgs
@@ -23,12 +24,11 @@ from shared.manifest import MANIFEST
 from shared.naming import ResourceNames
 from shared.packaging import SUPPORTED_RUNTIMES, build_archive
 from shared.policies import (
-    api_gateway_logging_policy,
+    api_gateway_account_logging_policy,
     api_handler_policy,
     kms_key_policy,
     s3_processor_policy,
     secret_rotation_policy,
-    sns_delivery_status_policy,
 )
 from shared.tags import apply_standard_tags
 
@@ -48,11 +48,8 @@ key = aws.kms.Key(
 )
 aws.kms.Alias("app-key-alias", name=names.kms_alias, target_key_id=key.key_id)
 
-# The application secret: never a literal, generated unless supplied as secret config
+# The application secret; unless a value is supplied, the rotation function creates it
 supplied_api_key = config.optional_secret("api_key")
-api_key = (
-    supplied_api_key or random.RandomPassword("generated-api-key", length=40, special=False).result
-)
 secret = aws.secretsmanager.Secret(
     "app-secret",
     name=names.secret,
@@ -60,14 +57,15 @@ secret = aws.secretsmanager.Secret(
     kms_key_id=key.arn,
     recovery_window_in_days=config.integer("secret_recovery_window_days", minimum=7, maximum=30),
 )
-initial_secret_value = aws.secretsmanager.SecretVersion(
-    "app-secret-value",
-    secret_id=secret.id,
-    # Marked secret explicitly, whatever the source: the value is encrypted in Pulumi state.
-    secret_string=pulumi.Output.json_dumps({"api_key": api_key}).apply(pulumi.Output.secret),
-    # Rotation moves AWSCURRENT to newer versions; that is not drift to undo.
-    opts=pulumi.ResourceOptions(ignore_changes=["versionStages"]),
-)
+if supplied_api_key is not None:
+    aws.secretsmanager.SecretVersion(
+        "app-secret-value",
+        secret_id=secret.id,
+        # The user chose to supply it, so it is in state: marked secret, hence encrypted there.
+        secret_string=pulumi.Output.json_dumps({"api_key": supplied_api_key}).apply(
+            pulumi.Output.secret
+        ),
+    )
 
 # One execution role per function, each allowed exactly what its function does
 s3_processor_role = ServiceRole(
@@ -124,8 +122,9 @@ secret_rotation = ServerlessFunction(
         log_level="INFO",
         kms_key_arn=key.arn,
         environment={},
-        # Secrets Manager rotates a secret one step at a time: one execution is enough.
-        reserved_concurrency=1,
+        # Secrets Manager runs one rotation step at a time; a reservation keeps rotation
+        # running even when other functions use up the account's concurrency.
+        reserved_concurrency=config.reserved_concurrency("rotation_reserved_concurrency"),
     ),
 )
 rotation_invoke_permission = aws.lambda_.Permission(
@@ -137,39 +136,33 @@ rotation_invoke_permission = aws.lambda_.Permission(
     source_account=location.account_id,
 )
 if supplied_api_key is None:
+    # Rotating immediately makes Secrets Manager run the four steps now: createSecret generates
+    # the first value inside AWS, so the only copies of the key live in Secrets Manager.
     aws.secretsmanager.SecretRotation(
         "app-secret-rotation",
         secret_id=secret.id,
         rotation_lambda_arn=secret_rotation.function.arn,
+        rotate_immediately=True,
         rotation_rules={
             "automatically_after_days": config.integer(
                 "secret_rotation_days", minimum=1, maximum=365
             )
         },
-        opts=pulumi.ResourceOptions(depends_on=[rotation_invoke_permission, initial_secret_value]),
+        opts=pulumi.ResourceOptions(depends_on=[rotation_invoke_permission]),
     )
 
-# The account-wide role API Gateway assumes to write execution and access logs
+# The role the account-wide API Gateway logging setting names. Left in place on destroy: the
+# setting may still name it for another environment's stage (README, "API Gateway's
+# account-wide logging role"), and it can write nothing but API Gateway's log groups.
 api_gateway_logging_role = ServiceRole(
     "api-gateway-cloudwatch-role",
     ServiceRoleArgs(
-        role_name=names.api_gateway_cloudwatch_role,
+        role_name=names.api_gateway_cloudwatch_role_prefix,
         service="apigateway.amazonaws.com",
         account_id=None,
-        description="Lets API Gateway write this product's execution and access logs",
-        policy=api_gateway_logging_policy(names),
-    ),
-)
-
-# The role SNS assumes to log whether each alarm notification was delivered
-sns_delivery_status_role = ServiceRole(
-    "sns-delivery-status-role",
-    ServiceRoleArgs(
-        role_name=names.sns_delivery_status_role,
-        service="sns.amazonaws.com",
-        account_id=None,
-        description="Lets SNS log the alarm topic's delivery successes and failures",
-        policy=sns_delivery_status_policy(names),
+        description="Lets API Gateway write execution and access logs (account-wide setting)",
+        policy=api_gateway_account_logging_policy(names),
+        outlives_stack=True,
     ),
 )
 
@@ -183,7 +176,6 @@ export_outputs(
         "s3_processor_role_arn": s3_processor_role.role.arn,
         "api_handler_role_arn": api_handler_role.role.arn,
         "api_gateway_cloudwatch_role_arn": api_gateway_logging_role.role.arn,
-        "sns_delivery_status_role_arn": sns_delivery_status_role.role.arn,
         "secret_rotation_function_name": secret_rotation.function.name,
     },
 )

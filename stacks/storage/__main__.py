@@ -30,7 +30,7 @@ config = LayerConfig(layer)
 location = current_location()
 names = ResourceNames(pulumi.get_stack(), location)
 apply_standard_tags(layer, names.environment)
-upstream = UpstreamOutputs(layer, org=config.string("org"))
+upstream = UpstreamOutputs(layer, org=config.optional_string("org"))
 kms_key_arn = upstream.require("kms_key_arn")
 force_destroy = config.boolean("force_destroy")
 noncurrent_version_expiration_days = config.integer(
@@ -65,7 +65,7 @@ uploads = EncryptedBucket(
         force_destroy=force_destroy,
         noncurrent_version_expiration_days=noncurrent_version_expiration_days,
         abort_incomplete_multipart_days=abort_incomplete_multipart_days,
-        access_log_bucket=access_logs.bucket.bucket,
+        access_log_bucket=access_logs,
     ),
 )
 

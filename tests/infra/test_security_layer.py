@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatch
 from typing import Any
 
 from shared.manifest import MANIFEST
 from shared.naming import RESULTS_PREFIX, UPLOAD_PREFIX, ResourceNames
 from tests.conftest import as_list, policy_of
-from tooling.mock_engine import LayerRun, run_layer, unwrap_secret
+from tooling.mock_engine import LayerRun, run_all_layers, run_layer, unwrap_secret
 
 # Wildcard resources allowed, each because AWS offers nothing narrower for the action.
 DOCUMENTED_WILDCARD_ACTIONS = {
@@ -57,11 +58,13 @@ def test_key_policy_lets_only_the_products_services_use_the_key(
     }
     logs = statements["CloudWatchLogsEncryptsProductLogGroups"]
     assert logs["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
-    assert set(logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]) == {
+    assert set(logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]) == {
         names.log_group_arn(names.function_log_group(names.s3_processor_function)),
         names.log_group_arn(names.function_log_group(names.api_handler_function)),
         names.log_group_arn(names.function_log_group(names.secret_rotation_function)),
         names.log_group_arn(names.api_access_log_group),
+        # The REST API's id is unknown until the api layer runs: only it is a wildcard.
+        names.log_group_arn("API-Gateway-Execution-Logs_*/prod"),
     }
     alarms = statements["AlarmsPublishToEncryptedTopic"]
     assert "cloudwatch.amazonaws.com" in alarms["Principal"]["Service"]
@@ -76,32 +79,31 @@ def test_key_policy_lets_only_the_products_services_use_the_key(
             assert "Condition" in statement, sid
 
 
-def test_secret_is_encrypted_with_the_key_and_generated_as_a_secret(
-    chain: dict[str, LayerRun],
-) -> None:
+def test_a_generated_secret_never_passes_through_pulumi(chain: dict[str, LayerRun]) -> None:
     security = chain["security"]
     secret = security.named("app-secret")
     assert secret.inputs["kmsKeyId"] == security.named("app-key").outputs["arn"]
-    value, is_secret = unwrap_secret(security.named("app-secret-value").inputs["secretString"])
-    assert is_secret, "the secret value must reach Pulumi state encrypted"
-    generated = security.named("generated-api-key")
-    assert generated.inputs["length"] >= 32
-    assert json.loads(value) == {"api_key": generated.outputs["result"]}
+    assert "secretString" not in secret.inputs
+    # No version and no generator: the rotation function makes the first value inside AWS.
+    assert not security.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    assert not [r for r in security.resources if r.type.startswith("random:")]
+    rotation = security.named("app-secret-rotation").inputs
+    assert rotation["rotateImmediately"] is True
 
 
-def test_a_supplied_secret_is_used_and_nothing_is_generated() -> None:
+def test_a_supplied_secret_is_stored_encrypted_and_never_generated() -> None:
     run = run_layer(MANIFEST.layer("security"), secret_config={"api_key": "supplied-key-value"})
     value, is_secret = unwrap_secret(run.named("app-secret-value").inputs["secretString"])
-    assert is_secret
+    assert is_secret, "a supplied value reaches Pulumi state encrypted"
     assert json.loads(value) == {"api_key": "supplied-key-value"}
-    assert not run.of_type("random:index/randomPassword:RandomPassword")
+    assert run.named("app-secret-value").inputs["secretId"] == run.named("app-secret").id
 
 
-def test_no_secret_value_appears_in_any_export(chain: dict[str, LayerRun]) -> None:
-    generated = chain["security"].named("generated-api-key").outputs["result"]
+def test_no_secret_value_appears_in_any_export() -> None:
+    chain = run_all_layers(secret_config={"security": {"api_key": "supplied-key-value"}})
     for run in chain.values():
         for exported in run.exports.values():
-            assert generated not in json.dumps(exported.value)
+            assert "supplied-key-value" not in json.dumps(exported.value)
 
 
 def test_one_role_per_function_trusted_by_lambda_for_this_account_only(
@@ -119,6 +121,12 @@ def test_one_role_per_function_trusted_by_lambda_for_this_account_only(
     ]
     assert gateway["Principal"] == {"Service": "apigateway.amazonaws.com"}
     assert "Condition" not in gateway, "API Gateway sends no aws:SourceAccount when assuming"
+    assert {r.name for r in security.of_type("aws:iam/role:Role")} == {
+        "s3-processor-role",
+        "api-handler-role",
+        "secret-rotation-role",
+        "api-gateway-cloudwatch-role",
+    }
 
 
 def test_no_wildcard_actions_and_wildcard_resources_only_where_documented(
@@ -165,16 +173,55 @@ def test_api_handler_policy_reads_results_and_the_secret_only(chain: dict[str, L
     assert writes == {"logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
 
-def test_api_gateway_logging_role_covers_the_access_log_group(chain: dict[str, LayerRun]) -> None:
-    allowed = _allowed(_statements(chain["security"], "api-gateway-cloudwatch-role-policy"))
-    access_log_arn = chain["api"].named("access-logs").outputs["arn"]
-    assert {access_log_arn, f"{access_log_arn}:*"} <= allowed["logs:PutLogEvents"]
+def test_account_logging_role_can_do_what_api_gateway_needs(
+    chain: dict[str, LayerRun], names: ResourceNames
+) -> None:
+    security = chain["security"]
+    allowed = _allowed(_statements(security, "api-gateway-cloudwatch-role-policy"))
+    groups = {
+        # UpdateAccount test-writes here before it accepts the role.
+        names.log_group_arn("/aws/apigateway/welcome"),
+        # Every REST API's execution logs: the setting serves the whole account and region.
+        names.log_group_arn("API-Gateway-Execution-Logs_*"),
+        # Every environment's access logs: the role in the setting may be another's.
+        names.log_group_arn("/aws/apigateway/serverless-*"),
+    }
+    writable = groups | {f"{group}:*" for group in groups}
+    for action in ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"):
+        assert allowed[action] == writable, action
+    assert allowed["logs:DescribeLogGroups"] == {"*"}
+    # This environment's real groups fall under the patterns.
+    access_log = chain["api"].named("access-logs").outputs["arn"]
+    execution_log = chain["api"].named("execution-logs").outputs["arn"]
+    for arn in (access_log, execution_log):
+        assert any(fnmatch(arn, group) for group in groups), arn
+
+
+def test_account_logging_role_outlives_the_stack_under_a_unique_name(
+    chain: dict[str, LayerRun],
+) -> None:
+    # The account-wide setting may still name this role for another environment's stage when
+    # this one is destroyed, so destroy leaves it (and its policy) in place, and a later
+    # deployment of the same environment gets a fresh name instead of colliding with it.
+    security = chain["security"]
+    for name in ("api-gateway-cloudwatch-role", "api-gateway-cloudwatch-role-policy"):
+        assert security.named(name).retain_on_delete, name
+    role = security.named("api-gateway-cloudwatch-role").inputs
+    assert "name" not in role
+    assert role["namePrefix"] == "serverless-dev-apigw-logs-"
+    assert len(role["namePrefix"]) <= 38, "IAM's limit for a role name prefix"
+    others = [
+        r
+        for r in security.aws_resources
+        if r.name not in ("api-gateway-cloudwatch-role", "api-gateway-cloudwatch-role-policy")
+    ]
+    assert not [r.name for r in others if r.retain_on_delete]
 
 
 def test_generated_secret_is_rotated_by_the_rotation_function(chain: dict[str, LayerRun]) -> None:
     security = chain["security"]
     function = security.named("secret-rotation")
-    assert function.inputs["reservedConcurrentExecutions"] == 1
+    assert function.inputs["reservedConcurrentExecutions"] == 1  # the config default
     assert function.inputs["role"] == security.named("secret-rotation-role").outputs["arn"]
     rotation = security.named("app-secret-rotation").inputs
     assert rotation["secretId"] == security.named("app-secret").id
@@ -208,22 +255,3 @@ def test_rotation_role_touches_only_the_secret_and_the_key(chain: dict[str, Laye
     assert allowed["kms:GenerateDataKey"] == {security.exports["kms_key_arn"].value}
     log_group = security.named("secret-rotation-logs").outputs["arn"]
     assert allowed["logs:PutLogEvents"] == {f"{log_group}:*"}
-
-
-def test_sns_delivery_status_role_writes_only_the_topics_log_groups(
-    chain: dict[str, LayerRun], names: ResourceNames
-) -> None:
-    security = chain["security"]
-    (trust,) = policy_of(security.named("sns-delivery-status-role"), "assumeRolePolicy")[
-        "Statement"
-    ]
-    assert trust["Principal"] == {"Service": "sns.amazonaws.com"}
-    allowed = _allowed(_statements(security, "sns-delivery-status-role-policy"))
-    topic = chain["observability"].named("alarm-topic").inputs["name"]
-    success = names.log_group_arn(f"sns/us-east-1/123456789012/{topic}")
-    assert allowed["logs:PutLogEvents"] == {
-        success,
-        f"{success}:*",
-        f"{success}/Failure",
-        f"{success}/Failure:*",
-    }

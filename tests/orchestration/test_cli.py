@@ -6,7 +6,7 @@ import io
 import json
 import shutil
 import urllib.error
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +35,25 @@ class Run:
         self.err = make_console()
         self.targets: list[Target] = []
         self.policy_packs: list[Sequence[str]] = []
+        # The layers each account check was asked about (it reaches no AWS here).
+        self.account_checked: list[list[str]] = []
 
     def factory(self, target: Target, stack: str, policy_packs: Sequence[str]) -> Engine:
         self.targets.append(target)
         self.policy_packs.append(policy_packs)
         return self.engine
 
+    def account_checks(
+        self, target: Target, stack: str, console: Console
+    ) -> Callable[[Sequence[str]], None]:
+        return lambda layers: self.account_checked.append(list(layers))
+
     def __call__(self, *argv: str, environ: dict[str, str] | None = None) -> int:
         return main(
             list(argv),
             repo_root=self.root,
             engine_factory=self.factory,
+            account_checks_factory=self.account_checks,
             console=self.out,
             error_console=self.err,
             environ={"AWS_ENDPOINT_URL": self.emulator_url} if environ is None else environ,

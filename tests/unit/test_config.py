@@ -129,3 +129,46 @@ def test_bad_alarm_email_in_a_real_layer(chain: dict[str, LayerRun]) -> None:
 def test_a_plaintext_value_for_a_secret_key_is_refused() -> None:
     with pytest.raises(ConfigError, match="serverless-security:api_key must be set as a secret"):
         run_layer(MANIFEST.layer("security"), config={"api_key": "visible"})
+
+
+def test_reserved_concurrency_defaults_and_the_no_reservation_value() -> None:
+    assert _config_with({}).reserved_concurrency("processor_reserved_concurrency") == 10
+    config = _config_with({"processor_reserved_concurrency": "-1"})
+    assert config.reserved_concurrency("processor_reserved_concurrency") is None
+    # 0 is Lambda's own "never run" setting: valid, an emergency stop.
+    config = _config_with({"processor_reserved_concurrency": "0"})
+    assert config.reserved_concurrency("processor_reserved_concurrency") == 0
+    # No fixed upper bound: Lambda's depends on the account, checked before a deploy.
+    config = _config_with({"processor_reserved_concurrency": "5000"})
+    assert config.reserved_concurrency("processor_reserved_concurrency") == 5000
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("-2", "must be -1 (no reservation) or a reservation of 0 or more, got -2"),
+        ("ten", "must be a whole number, got 'ten'"),
+    ],
+)
+def test_a_bad_reservation_names_the_key(value: str, message: str) -> None:
+    config = _config_with({"processor_reserved_concurrency": value})
+    with pytest.raises(ConfigError) as raised:
+        config.reserved_concurrency("processor_reserved_concurrency")
+    assert f"serverless-compute:processor_reserved_concurrency {message}" in str(raised.value)
+    assert "pulumi config set processor_reserved_concurrency -1" in str(raised.value)
+
+
+def test_a_reservation_key_must_say_so_in_its_name() -> None:
+    with pytest.raises(ConfigError, match="must end in '_reserved_concurrency'"):
+        _config_with({}).reserved_concurrency("processor_memory_mb")
+
+
+def test_no_reservation_leaves_the_function_in_the_shared_pool(chain: dict[str, LayerRun]) -> None:
+    run = run_layer(
+        MANIFEST.layer("compute"),
+        config={"processor_reserved_concurrency": "-1"},
+        upstream=chain,
+    )
+    assert "reservedConcurrentExecutions" not in run.named("s3-processor").inputs
+    security = run_layer(MANIFEST.layer("security"), config={"rotation_reserved_concurrency": "-1"})
+    assert "reservedConcurrentExecutions" not in security.named("secret-rotation").inputs

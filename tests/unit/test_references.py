@@ -9,8 +9,19 @@ import pytest
 from pulumi.runtime import sync_await
 
 from shared.manifest import MANIFEST, Layer, Manifest, OutputSpec
-from shared.references import UndeclaredReferenceError, UpstreamOutputs, stack_name
-from tooling.mock_engine import PLACEHOLDER_LOCATION, ExportedValue, SynthesizingMocks, use_mocks
+from shared.references import (
+    OrganizationError,
+    UndeclaredReferenceError,
+    UpstreamOutputs,
+    stack_name,
+)
+from tooling.mock_engine import (
+    PLACEHOLDER_LOCATION,
+    ExportedValue,
+    SynthesizingMocks,
+    run_layer,
+    use_mocks,
+)
 
 PRODUCER = Layer(
     "producer",
@@ -91,3 +102,49 @@ def test_one_reference_per_upstream_layer() -> None:
     _mocks_with({})
     upstream = UpstreamOutputs(MANIFEST.layer("compute"), stack="qa")
     assert upstream.reference("security") is upstream.reference("security")
+
+
+def test_without_org_the_upstream_stacks_are_in_this_stacks_own_organization() -> None:
+    # On Pulumi Cloud the engine tells the program its organization; the references follow it.
+    use_mocks(
+        SynthesizingMocks(
+            PLACEHOLDER_LOCATION,
+            {"acme/serverless-producer/qa": {"plain_arn": ExportedValue("arn:z", False)}},
+        ),
+        project="serverless-consumer",
+        stack="qa",
+        organization="acme",
+    )
+    upstream = UpstreamOutputs(CONSUMER, manifest=TEST_MANIFEST)
+    assert upstream.org == "acme"
+    assert _resolve(upstream.require("plain_arn")) == ("arn:z", False)
+
+
+def test_the_file_backends_organization_on_pulumi_cloud_stops_with_the_fix() -> None:
+    use_mocks(
+        SynthesizingMocks(PLACEHOLDER_LOCATION, {}),
+        project="serverless-consumer",
+        stack="qa",
+        organization="acme",
+    )
+    with pytest.raises(OrganizationError) as raised:
+        UpstreamOutputs(CONSUMER, org="organization", manifest=TEST_MANIFEST)
+    message = str(raised.value)
+    assert "serverless-consumer:org is 'organization'" in message
+    assert "Pulumi Cloud organization 'acme'" in message
+    assert "pulumi config rm org" in message
+
+
+def test_a_real_layer_on_pulumi_cloud_stops_before_declaring_any_resource(
+    chain: dict[str, Any],
+) -> None:
+    mocks = SynthesizingMocks(PLACEHOLDER_LOCATION, {})
+    with pytest.raises(OrganizationError, match="serverless-storage:org is 'organization'"):
+        run_layer(
+            MANIFEST.layer("storage"),
+            config={"org": "organization"},
+            upstream=chain,
+            org="acme",
+            mocks=mocks,
+        )
+    assert mocks.resources == [], "nothing may be declared before the check"

@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
 from shared.manifest import MANIFEST, REPO_ROOT
@@ -38,11 +39,19 @@ from tooling.orchestrator.targets import (
     UnavailableError,
     make_target,
 )
+from tooling.preflight.concurrency import (
+    ConcurrencyRefusedError,
+    check_reservations,
+    planned_reservations,
+    stack_settings,
+)
 
 # The product's security baseline (policy/), relative to the repository root.
 BASELINE_POLICY_PACK = "policy"
 
 EngineFactory = Callable[[Target, str, Sequence[str]], Engine]
+# Given the target, the stack and the console: what to check before layers are deployed.
+AccountChecksFactory = Callable[[Target, str, Console], Callable[[Sequence[str]], None]]
 
 # The stack name becomes part of every physical name (see README): keep the same rule.
 STACK_NAME = re.compile(r"^[a-z0-9-]{1,12}$")
@@ -57,6 +66,41 @@ def automation_engine(target: Target, stack: str, policy_packs: Sequence[str]) -
     engine = AutomationEngine(target, stack, policy_packs=policy_packs)
     engine.preflight()
     return engine
+
+
+def account_checks(target: Target, stack: str, console: Console) -> Callable[[Sequence[str]], None]:
+    """What is checked in the account before layers are deployed there (tooling/preflight)."""
+
+    def check(layers: Sequence[str]) -> None:
+        selected = [MANIFEST.layer(name) for name in layers]
+        planned = planned_reservations(selected, stack)
+        if not planned or not target.has_account_limits:
+            return
+        region = target_region(target, stack)
+        try:
+            verdict = check_reservations(
+                target.aws_client("lambda", region), planned, stack, region or "this region"
+            )
+        except ConcurrencyRefusedError as refusal:
+            raise RefusedError(str(refusal)) from None
+        except (BotoCoreError, ClientError) as error:
+            # Not being able to look is no reason to stop: Lambda itself still decides.
+            verdict = f"Lambda concurrency not checked ({type(error).__name__}: {error})"
+        console.print(verdict, markup=False, highlight=False)
+
+    return check
+
+
+def target_region(target: Target, stack: str) -> str | None:
+    """The region the stacks deploy to: --region, else the stacks' own aws:region."""
+    region = getattr(target, "region", None)
+    if region:
+        return str(region)
+    for layer in MANIFEST.layers:
+        configured = stack_settings(layer, stack).get("aws:region")
+        if configured:
+            return str(configured)
+    return None
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -237,6 +281,7 @@ def main(
     *,
     repo_root: Path = REPO_ROOT,
     engine_factory: EngineFactory = automation_engine,
+    account_checks_factory: AccountChecksFactory | None = None,
     console: Console | None = None,
     error_console: Console | None = None,
     environ: Mapping[str, str] | None = None,
@@ -263,7 +308,14 @@ def main(
         # The security baseline always runs, so a violation stops a real deployment too.
         policy_packs = [str(repo_root / BASELINE_POLICY_PACK), *args.policy_pack]
         engine = engine_factory(target, stack, policy_packs)
-        orchestrator = Orchestrator(engine, stack=stack, target=target, repo=repo, console=out)
+        orchestrator = Orchestrator(
+            engine,
+            stack=stack,
+            target=target,
+            repo=repo,
+            console=out,
+            account_checks=(account_checks_factory or account_checks)(target, stack, out),
+        )
         code: int = args.run(orchestrator, args)
         return code
     except UnavailableError as problem:

@@ -233,6 +233,7 @@ class Orchestrator:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         retry_delay_s: float = RETRY_DELAY_S,
+        account_checks: Callable[[Sequence[str]], None] | None = None,
     ) -> None:
         self.engine = engine
         self.stack = stack
@@ -244,6 +245,9 @@ class Orchestrator:
         self.clock = clock
         self.sleep = sleep
         self.retry_delay_s = retry_delay_s
+        # Checks of the AWS account the given layers are about to be deployed to; they raise
+        # RefusedError before anything runs (Lambda concurrency, ...).
+        self.account_checks = account_checks
         # Outputs read during one operation: each read is several CLI calls on the real
         # engine. Cleared when an operation starts; refreshed after the layer's update.
         self._outputs: dict[str, dict[str, OutputValue]] = {}
@@ -276,6 +280,10 @@ class Orchestrator:
         for name in layers:
             self.manifest.layer(name)  # an unknown name fails with the list of layers
         return [name for name in self.manifest.order if name in layers]
+
+    def _check_account(self, layers: Sequence[str]) -> None:
+        if self.account_checks is not None and layers:
+            self.account_checks(layers)
 
     def _confirm(self, operation: str, yes: bool) -> None:
         if self.target.needs_confirmation and not yes:
@@ -425,8 +433,9 @@ class Orchestrator:
                 # What stopped the last run, or was stopped by it, runs again.
                 if row.status not in BLOCKING
             }
-        report = self._report("deploy_all")
         to_run = [name for name in order if name not in carried]
+        self._check_account(to_run)
+        report = self._report("deploy_all")
         stopped_by: str | None = None
         with self._live("deploy", len(to_run)) as live:
             for name in order:
@@ -454,6 +463,7 @@ class Orchestrator:
     def deploy(self, layer: str) -> RunReport:
         """One layer; refused while an upstream layer was never deployed."""
         self.manifest.layer(layer)
+        self._check_account([layer])
         report = self._report("deploy")
         with self._live("deploy", 1) as live:
             row = self._deploy_one(layer, live.start(1, layer), report.commit)
@@ -623,6 +633,7 @@ class Orchestrator:
         if contract.promised(promising, layer) is None:
             raise RefusedError(f"layer {layer} does not exist at {revision[:12]}")
         current = next((r.commit for r in history if r.succeeded_update and r.commit), None)
+        self._check_account([layer])
         report = self._report("rollback")
         with self._live("roll back", 1) as live:
             sink = live.start(1, layer)

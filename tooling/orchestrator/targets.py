@@ -19,6 +19,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from shared.manifest import Layer
 from shared.references import FILE_BACKEND_ORG
@@ -104,6 +105,8 @@ class Target:
     name = "target"
     # Destructive commands need --yes when this is True.
     needs_confirmation = True
+    # Whether the account behind the target has quotas worth checking before a deploy.
+    has_account_limits = True
 
     def backend_url(self) -> str | None:
         """The backend every CLI call uses; None means the user's current login."""
@@ -136,6 +139,12 @@ class Target:
     def prepare(self) -> None:
         """Create whatever the backend needs on disk before the first CLI call."""
 
+    def aws_client(self, service: str, region: str | None) -> Any:
+        """A boto3 client for the account the stacks deploy to (checks before a deploy)."""
+        import boto3
+
+        return boto3.session.Session(region_name=region).client(service)
+
 
 @dataclass(frozen=True)
 class LocalTarget(Target):
@@ -143,6 +152,8 @@ class LocalTarget(Target):
 
     name = "local"
     needs_confirmation = False
+    # An emulator has no concurrency quota (moto does not even serve Lambda's GetAccountSettings).
+    has_account_limits = False
 
     emulator_url: str = DEFAULT_EMULATOR_URL
     emulator_probe: Callable[[str], bool] = field(
@@ -204,6 +215,15 @@ class LocalTarget(Target):
     def prepare(self) -> None:
         # The file backend does not create its own directory.
         self.state_dir.mkdir(parents=True, exist_ok=True)
+
+    def aws_client(self, service: str, region: str | None) -> Any:
+        import boto3
+
+        return boto3.session.Session(
+            aws_access_key_id=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            region_name=EMULATOR_REGION,
+        ).client(service, endpoint_url=self.emulator_url)
 
 
 @dataclass(frozen=True)
