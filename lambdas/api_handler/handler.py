@@ -7,13 +7,16 @@ Routes (the same as shared/api_routes.py declares for the api layer; a test keep
   HMAC-SHA256 signature of the body's canonical JSON (keys sorted, no whitespace, UTF-8), keyed
   with the application secret's `api_key`, which is read through Powertools' parameter cache: at
   most one Secrets Manager call per SECRET_CACHE_SECONDS, not one per request.
-- `GET /objects/{key+}`: the processing result of the uploaded object `key` (for example
-  `uploads/a b.csv`), read from `result_keys.result_key_for(key)`; 404 when there is none.
+- `GET /objects/{key+}`: the processing result of the uploaded object `key`, read from
+  `result_keys.result_key_for(key)`; 404 when there is none. API Gateway delivers the key as the
+  client sent it, percent-encoded; it is decoded as a URL path is (`%20` is a space, `+` stays a
+  plus), so `uploads/a b+c.csv` is asked for as `/objects/uploads%2Fa%20b%2Bc.csv`
+  (`urllib.parse.quote(key, safe="")`).
 
-Errors are JSON `{"error", "message", "requestId"}` (plus `field` for 422): 400 malformed JSON or
-encoding, 413 body over MAX_BODY_BYTES, 415 content type other than JSON, 404 unknown route or
-result, 405 wrong method (with `Allow`), 422 validation, 500 anything unexpected. A response never
-carries exception text or a traceback: those go to the log only.
+Errors are JSON `{"error", "message", "requestId"}` (plus `field` for 422): 400 malformed JSON,
+encoding or path escape, 413 body over MAX_BODY_BYTES, 415 content type other than JSON, 404
+unknown route or result, 405 wrong method (with `Allow`), 422 validation, 500 anything
+unexpected. A response never carries exception text or a traceback: those go to the log only.
 
 Cold start is kept to Powertools' logger, metrics and resolver: boto3 and the parameters utility
 are imported on first use by the routes that call AWS, so `GET /health` never pays for them.
@@ -33,6 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import unquote_to_bytes
 
 import result_keys  # lambdas/common, at the archive root
 from aws_lambda_powertools import Logger, Metrics
@@ -472,13 +476,44 @@ def process() -> Response[str]:
 # GET /objects/{key+}
 
 
+# A `%` that does not start a %XX escape: RFC 3986 section 2.1 allows no other use of it.
+_MALFORMED_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _decode_path_text(encoded: str) -> str:
+    """Percent-decode text from a URL path into the UTF-8 it encodes, strictly.
+
+    Path decoding, not form decoding: `+` stays a plus (in a path it is an ordinary
+    sub-delimiter, RFC 3986 section 2.2; only application/x-www-form-urlencoded, as in S3's
+    event keys, makes it a space). A malformed escape, bytes that are not UTF-8 (overlong forms
+    and encoded surrogates included) or text that cannot even be encoded are refused with 400
+    rather than guessed at.
+    """
+    if _MALFORMED_ESCAPE.search(encoded):
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST,
+            "invalid_path",
+            "the object key in the path has a '%' that is not followed by two hexadecimal digits",
+        )
+    try:
+        return unquote_to_bytes(encoded).decode("utf-8")
+    except UnicodeError:
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST,
+            "invalid_path",
+            "the object key in the path is not percent-encoded UTF-8",
+        ) from None
+
+
 def _object_key() -> str:
-    # API Gateway passes the greedy parameter already URL-decoded; without it (an event built
-    # by hand), the key is the rest of the matched path.
+    # A REST API passes `pathParameters` (and `path`) exactly as the client sent them, still
+    # percent-encoded; only HTTP APIs decode them (serverless/serverless#5037,
+    # dherault/serverless-offline#638). Without the parameter (an event built by hand), the
+    # key is the rest of the matched path, encoded the same way.
     key = app.current_event.path_parameters.get("key")
     if key is None:
         key = app.current_event.path[len("/objects/") :]
-    return str(key)
+    return _decode_path_text(str(key))
 
 
 def _result_exists(result_key: str) -> bool:

@@ -1,5 +1,6 @@
 """The API handler on moto: every route, every error status, CORS, the secret cache, and no
-exception text or traceback in any response."""
+exception text or traceback in any response. Events carry paths percent-encoded, as a REST API
+delivers them (see events/README.md)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import json
 from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
 from shared.api_routes import ROUTES
 from tests.lambdas.conftest import CORS_ORIGIN, MAX_BODY_BYTES
-from tests.lambdas.support import API_KEY, NAMES, InjectedAnswers, api_event
+from tests.lambdas.support import API_KEY, NAMES, InjectedAnswers, api_event, object_path
 from tooling.handler_bench import API_ENV
 from tooling.local.functions import LambdaContext
 
@@ -529,40 +531,122 @@ def test_only_post_process_takes_the_short_path(api: ModuleType, method: str, pa
 
 # GET /objects/{key+}
 
+# Keys that need escaping in a URL path, each sent as a client must send it (object_path:
+# quote(key, safe="")) and as a REST API delivers it: still percent-encoded.
+HOSTILE_KEYS = {
+    "space": "uploads/x y.csv",
+    "plus": "uploads/a+b.csv",
+    "percent": "uploads/100%.csv",
+    "escape-lookalike": "uploads/a%20b.csv",
+    "hash": "uploads/issue#9.csv",
+    "question-mark": "uploads/why?.csv",
+    "nested-slashes": "uploads/a/b//c/",
+    "nul": "uploads/nul\x00.csv",
+    "newline": "uploads/line\nbreak.csv",
+    "carriage-return-tab": "uploads/cr\r\ttab.csv",
+    "accents": "uploads/café/résumé.csv",
+    "cjk": "uploads/日本/データ.csv",
+    "emoji": "uploads/😀 🚀.csv",
+}
+
+
+def _store_result(s3: Any, key: str, document: dict[str, Any]) -> None:
+    s3.put_object(Bucket=NAMES.upload_bucket, Key=f"results/{key}.json", Body=json.dumps(document))
+
 
 def test_a_missing_result_is_a_404(api: ModuleType, api_context: LambdaContext) -> None:
-    event = api_event(
-        "GET", "/objects/uploads/none.csv", path_parameters={"key": "uploads/none.csv"}
-    )
+    event = api_event("GET", object_path("uploads/none.csv"))
     _error(call(api, api_context, event), 404, "not_found")
 
 
-def test_a_stored_result_is_returned(api: ModuleType, api_context: LambdaContext, s3: Any) -> None:
-    document = {"key": "uploads/x y.csv", "size": 3, "sha256": "abc"}
-    s3.put_object(
-        Bucket=NAMES.upload_bucket, Key="results/uploads/x y.csv.json", Body=json.dumps(document)
-    )
-    event = api_event("GET", "/objects/uploads/x y.csv", path_parameters={"key": "uploads/x y.csv"})
+@pytest.mark.parametrize("key", HOSTILE_KEYS.values(), ids=HOSTILE_KEYS.keys())
+def test_a_stored_result_is_returned_for_a_percent_encoded_key(
+    api: ModuleType, api_context: LambdaContext, s3: Any, key: str
+) -> None:
+    document = {"key": key, "size": 3, "sha256": "abc"}
+    _store_result(s3, key, document)
+    event = api_event("GET", object_path(key))
+    assert "%" in event["pathParameters"]["key"]  # delivered encoded, as AWS delivers it
 
     response = call(api, api_context, event)
 
-    assert response["statusCode"] == 200
-    assert body_of(response) == {
-        "key": "uploads/x y.csv",
-        "result": document,
-        "requestId": REQUEST_ID,
-    }
+    assert response["statusCode"] == 200, response["body"]
+    assert body_of(response) == {"key": key, "result": document, "requestId": REQUEST_ID}
 
 
-def test_the_key_falls_back_to_the_path_without_path_parameters(
+def test_slashes_may_be_sent_raw_or_encoded(
     api: ModuleType, api_context: LambdaContext, s3: Any
 ) -> None:
-    s3.put_object(Bucket=NAMES.upload_bucket, Key="results/uploads/p.csv.json", Body=b"{}")
-    response = call(api, api_context, api_event("GET", "/objects/uploads/p.csv"))
-    assert body_of(response)["key"] == "uploads/p.csv"
+    key = "uploads/dir/x y.csv"
+    _store_result(s3, key, {"n": 1})
+    for path in (object_path(key), "/objects/" + quote(key, safe="/")):
+        assert body_of(call(api, api_context, api_event("GET", path)))["key"] == key
+
+
+def test_a_plus_in_the_path_is_a_plus_not_a_space(
+    api: ModuleType, api_context: LambdaContext, s3: Any
+) -> None:
+    _store_result(s3, "uploads/a+b.csv", {"which": "plus"})
+    _store_result(s3, "uploads/a b.csv", {"which": "space"})
+    for path in ("/objects/uploads/a+b.csv", "/objects/uploads%2Fa%2Bb.csv"):
+        response = call(api, api_context, api_event("GET", path))
+        assert body_of(response)["result"] == {"which": "plus"}, path
+    spaced = call(api, api_context, api_event("GET", "/objects/uploads/a%20b.csv"))
+    assert body_of(spaced)["result"] == {"which": "space"}
+
+
+def test_the_key_falls_back_to_the_encoded_path_without_path_parameters(
+    api: ModuleType, api_context: LambdaContext, s3: Any
+) -> None:
+    key = "uploads/p q+é.csv"
+    _store_result(s3, key, {})
+    event = api_event("GET", object_path(key))
+    event["pathParameters"] = None
+    assert body_of(call(api, api_context, event))["key"] == key
+
+
+@pytest.mark.parametrize(
+    ("encoded", "problem"),
+    [
+        ("uploads%2F100%.csv", "hexadecimal"),
+        ("uploads%2Fa%2", "hexadecimal"),
+        ("uploads%2F%zz.csv", "hexadecimal"),
+        ("uploads%2F%%41.csv", "hexadecimal"),
+        ("uploads%2F%FF.csv", "UTF-8"),
+        ("uploads%2F%C3%28.csv", "UTF-8"),
+        ("uploads%2F%C0%AF.csv", "UTF-8"),  # overlong "/"
+        ("uploads%2F%ED%A0%80.csv", "UTF-8"),  # an encoded UTF-16 surrogate
+    ],
+    ids=[
+        "bare-percent",
+        "truncated-escape",
+        "non-hex-escape",
+        "double-percent",
+        "invalid-byte",
+        "invalid-sequence",
+        "overlong",
+        "surrogate",
+    ],
+)
+@pytest.mark.parametrize("source", ["path-parameter", "path"])
+def test_a_malformed_or_non_utf8_escape_is_a_400_naming_it(
+    api: ModuleType, api_context: LambdaContext, encoded: str, problem: str, source: str
+) -> None:
+    event = api_event("GET", f"/objects/{encoded}")
+    if source == "path":
+        event["pathParameters"] = None
+    body = _error(call(api, api_context, event), 400, "invalid_path")
+    assert problem in body["message"]
+
+
+def test_a_lone_surrogate_in_the_event_is_a_400(
+    api: ModuleType, api_context: LambdaContext
+) -> None:
+    # Lambda's event is JSON, so it can carry "\ud800", which is no text at all.
+    event = api_event("GET", "/objects/uploads%2Fx.csv", path_parameters={"key": "uploads/\ud800"})
+    _error(call(api, api_context, event), 400, "invalid_path")
 
 
 def test_a_key_too_long_for_a_result_is_a_422(api: ModuleType, api_context: LambdaContext) -> None:
-    key = "uploads/" + "k" * 1020
-    event = api_event("GET", f"/objects/{key}", path_parameters={"key": key})
+    event = api_event("GET", object_path("uploads/" + "k" * 1020))
     assert _error(call(api, api_context, event), 422, "validation_error")["field"] == "key"
