@@ -13,6 +13,9 @@ Routes (the same as shared/api_routes.py declares for the api layer; a test keep
   plus), so `uploads/a b+c.csv` is asked for as `/objects/uploads%2Fa%20b%2Bc.csv`
   (`urllib.parse.quote(key, safe="")`).
 
+Every response carries `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`, and
+`Vary: Origin` whenever the CORS answer depends on the request's origin.
+
 Errors are JSON `{"error", "message", "requestId"}` (plus `field` for 422): 400 malformed JSON,
 encoding or path escape, 413 body over MAX_BODY_BYTES, 415 content type other than JSON, 404
 unknown route or result, 405 wrong method (with `Allow`), 422 validation, 500 anything
@@ -158,7 +161,15 @@ _ROUTE_PATTERNS = tuple(
     (re.compile(f"^{rule}/*$"), methods) for rule, methods in ROUTE_METHODS.items()
 )
 
+# Every response carries these, whichever code built it (see _with_standard_headers).
 _SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+# With a list of origins, Access-Control-Allow-Origin echoes the request's Origin (or is
+# absent), so every response depends on that header and must say so with `Vary: Origin`, also
+# when it carries no Access-Control-Allow-Origin, or a cache could serve it to another origin
+# (Fetch standard, CORS protocol and HTTP caches:
+# https://fetch.spec.whatwg.org/#cors-protocol-and-http-caches). Only `*` alone needs none.
+_VARIES_BY_ORIGIN = any(origin != "*" for origin in CONFIG.cors_allowed_origins)
 
 # Response bodies: compact JSON, encoder built once (json.dumps with options builds one a call).
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -205,7 +216,7 @@ def _json_response(
         status_code=int(status),  # a plain int: the runtime serialises the dict as JSON
         content_type="application/json",
         body=_COMPACT_JSON.encode(body),
-        headers={**_SECURITY_HEADERS, **(headers or {})},
+        headers=dict(headers or {}),
     )
 
 
@@ -579,10 +590,51 @@ def _last_resort_response(event: Any, context: LambdaContext) -> dict[str, Any]:
     body = {"error": "internal_error", "message": "internal server error", "requestId": request_id}
     return {
         "statusCode": HTTPStatus.INTERNAL_SERVER_ERROR.value,
-        "headers": {"Content-Type": "application/json", **_SECURITY_HEADERS},
+        "headers": {"Content-Type": "application/json"},
         "body": json.dumps(body, separators=(",", ":")),
         "isBase64Encoded": False,
     }
+
+
+def _with_standard_headers(response: dict[str, Any]) -> dict[str, Any]:
+    """`response` with the security headers and, where CORS depends on the origin, `Vary: Origin`.
+
+    Done here, once, for every response: the routes' and the error handlers', the preflight
+    answers Powertools builds itself, and the last resort. Only the proxy response's public
+    shape is used: Powertools' REST resolver returns `multiValueHeaders`; the last resort uses
+    `headers`. API Gateway merges the two into one list per name (Output format of a Lambda
+    function for proxy integration:
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html#api-gateway-simple-proxy-for-lambda-output-format),
+    so each name set here is removed from both first; names compare case-insensitively.
+    """
+    multi = response.get("multiValueHeaders")
+    single = response.get("headers")
+    values: dict[str, list[str]] = {}
+    for name, value in (single or {}).items():
+        values.setdefault(name.lower(), []).append(str(value))
+    for name, items in (multi or {}).items():
+        values[name.lower()] = [str(item) for item in items]
+
+    added: dict[str, str] = dict(_SECURITY_HEADERS)
+    allow_origin = values.get("access-control-allow-origin", [])
+    if _VARIES_BY_ORIGIN or any(origin != "*" for origin in allow_origin):
+        vary = [part.strip() for value in values.get("vary", []) for part in value.split(",")]
+        if "origin" not in {part.lower() for part in vary}:
+            added["Vary"] = ", ".join([*filter(None, vary), "Origin"])
+
+    lowered = {name.lower() for name in added}
+    for headers in (single, multi):
+        if isinstance(headers, dict):
+            for name in [name for name in headers if name.lower() in lowered]:
+                del headers[name]
+    if isinstance(multi, dict) or not isinstance(single, dict):
+        response["multiValueHeaders"] = {
+            **(multi or {}),
+            **{name: [value] for name, value in added.items()},
+        }
+    else:
+        single.update(added)
+    return response
 
 
 class _Environment:
@@ -670,12 +722,15 @@ def _resolve_process(event: dict[str, Any], context: LambdaContext) -> dict[str,
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     _bind_log_context(event, context)
     try:
-        if _is_process_request(event):
-            return _resolve_process(event, context)
-        return app.resolve(event, context)
-    except Exception:
-        logger.exception("Request could not be resolved")
-        metrics.add_metric(name="UnhandledErrors", unit=MetricUnit.Count, value=1)
-        return _last_resort_response(event, context)
+        try:
+            if _is_process_request(event):
+                response = _resolve_process(event, context)
+            else:
+                response = app.resolve(event, context)
+        except Exception:
+            logger.exception("Request could not be resolved")
+            metrics.add_metric(name="UnhandledErrors", unit=MetricUnit.Count, value=1)
+            response = _last_resort_response(event, context)
+        return _with_standard_headers(response)
     finally:
         _flush_metrics()

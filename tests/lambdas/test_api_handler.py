@@ -5,6 +5,7 @@ delivers them (see events/README.md)."""
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 import json
@@ -95,38 +96,146 @@ def test_health_ignores_a_trailing_slash(api: ModuleType, api_context: LambdaCon
     assert call(api, api_context, api_event("GET", "/health/"))["statusCode"] == 200
 
 
-# CORS
+# CORS and the headers every response carries
+
+SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+OTHER_ORIGIN = "https://evil.example"
+
+
+def preflight_event(path: str, origin: str, method: str = "POST") -> dict[str, Any]:
+    """What a browser sends before a cross-origin request that is not "simple"."""
+    return api_event(
+        "OPTIONS",
+        path,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": "authorization,content-type,x-amz-date",
+        },
+    )
+
+
+def assert_standard_headers(response: dict[str, Any], *, vary_origin: bool) -> None:
+    """The security headers exactly once each, and `Vary: Origin` when the CORS answer depends
+    on the request's origin."""
+    headers = {name.lower(): values for name, values in response["multiValueHeaders"].items()}
+    for name, value in SECURITY_HEADERS.items():
+        assert headers.get(name.lower()) == [value], (name, response["multiValueHeaders"])
+    if vary_origin:
+        assert headers.get("vary") == ["Origin"], response["multiValueHeaders"]
+    else:
+        assert "vary" not in headers, response["multiValueHeaders"]
 
 
 def test_cors_headers_only_for_a_configured_origin(
     api: ModuleType, api_context: LambdaContext
 ) -> None:
     allowed = call(api, api_context, api_event("GET", "/health", headers={"Origin": CORS_ORIGIN}))
-    other = call(
-        api, api_context, api_event("GET", "/health", headers={"Origin": "https://evil.example"})
-    )
+    other = call(api, api_context, api_event("GET", "/health", headers={"Origin": OTHER_ORIGIN}))
 
     assert header(allowed, "Access-Control-Allow-Origin") == CORS_ORIGIN
     assert header(other, "Access-Control-Allow-Origin") is None
 
 
-def test_cors_preflight_is_answered(api: ModuleType, api_context: LambdaContext) -> None:
-    preflight = call(
-        api,
-        api_context,
-        api_event(
-            "OPTIONS",
-            "/process",
-            headers={"Origin": CORS_ORIGIN, "Access-Control-Request-Method": "POST"},
-        ),
-    )
+@pytest.mark.parametrize("path", ["/health", "/process", "/objects/uploads%2Fa%20b.csv"])
+def test_a_preflight_from_a_configured_origin_is_allowed_with_the_standard_headers(
+    api: ModuleType, api_context: LambdaContext, path: str
+) -> None:
+    preflight = call(api, api_context, preflight_event(path, CORS_ORIGIN))
 
     assert preflight["statusCode"] == 204
+    assert preflight["body"] == ""
     assert header(preflight, "Access-Control-Allow-Origin") == CORS_ORIGIN
     assert "POST" in (header(preflight, "Access-Control-Allow-Methods") or "")
+    assert "Authorization" in (header(preflight, "Access-Control-Allow-Headers") or "")
+    assert header(preflight, "Access-Control-Max-Age") == "300"
+    assert_standard_headers(preflight, vary_origin=True)
 
 
-def test_no_cors_headers_when_no_origin_is_configured(
+def test_a_preflight_from_another_origin_gets_no_allow_origin(
+    api: ModuleType, api_context: LambdaContext
+) -> None:
+    preflight = call(api, api_context, preflight_event("/process", OTHER_ORIGIN))
+
+    # Without Access-Control-Allow-Origin the browser fails the preflight and sends nothing.
+    assert header(preflight, "Access-Control-Allow-Origin") is None
+    assert_standard_headers(preflight, vary_origin=True)
+
+
+def _explode() -> bytes:
+    raise RuntimeError("internal detail")
+
+
+# One request per kind of answer: each route's success, each error status, the preflight.
+_RESPONSE_KINDS: dict[str, tuple[str, str, str | None, int]] = {
+    "health 200": ("GET", "/health", None, 200),
+    "preflight 204": ("OPTIONS", "/process", None, 204),
+    "process 200": ("POST", "/process", '{"name":"n","data":{}}', 200),
+    "process 400": ("POST", "/process", '{"name":"n","data":', 400),
+    "process 422": ("POST", "/process", '{"name":5,"data":{}}', 422),
+    "process 500": ("POST", "/process", "explode", 500),
+    "objects 400": ("GET", "/objects/uploads%2F%FF", None, 400),
+    "objects 404": ("GET", "/objects/uploads%2Fnone.csv", None, 404),
+    "route 404": ("GET", "/nothing", None, 404),
+    "method 405": ("DELETE", "/health", None, 405),
+}
+
+
+@pytest.mark.parametrize("origin", [CORS_ORIGIN, OTHER_ORIGIN, None], ids=["ours", "other", "none"])
+@pytest.mark.parametrize("kind", sorted(_RESPONSE_KINDS))
+def test_every_response_carries_the_security_headers_and_vary_origin(
+    api: ModuleType,
+    api_context: LambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    origin: str | None,
+) -> None:
+    method, path, body, status = _RESPONSE_KINDS[kind]
+    if body == "explode":
+        monkeypatch.setattr(api, "_api_key", _explode)
+        body = '{"name":"n","data":{}}'
+    headers = {**JSON, **({"Origin": origin} if origin else {})}
+    response = call(api, api_context, api_event(method, path, body=body, headers=headers))
+
+    assert response["statusCode"] == status, response["body"]
+    expected_origin = CORS_ORIGIN if origin == CORS_ORIGIN else None
+    assert header(response, "Access-Control-Allow-Origin") == expected_origin
+    # With a list of origins the answer depends on Origin, whether it was echoed or not.
+    assert_standard_headers(response, vary_origin=True)
+
+
+def test_the_last_resort_500_carries_the_standard_headers(
+    api: ModuleType, api_context: LambdaContext
+) -> None:
+    response = api.lambda_handler({"unexpected": "shape"}, api_context)
+    assert response["statusCode"] == 500
+    headers = {name.lower(): value for name, value in response["headers"].items()}
+    assert headers["cache-control"] == "no-store"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["vary"] == "Origin"
+    assert "multiValueHeaders" not in response  # one place per name: API Gateway merges both
+
+
+def test_an_existing_vary_is_kept_and_origin_added_once(api: ModuleType) -> None:
+    response = api._with_standard_headers(
+        {
+            "statusCode": 200,
+            "body": "",
+            "multiValueHeaders": {"vary": ["Accept-Encoding"], "cache-control": ["max-age=60"]},
+            "headers": {"Vary": "Accept"},
+        }
+    )
+    assert response["multiValueHeaders"] == {
+        "Cache-Control": ["no-store"],
+        "X-Content-Type-Options": ["nosniff"],
+        "Vary": ["Accept-Encoding, Origin"],
+    }
+    assert response["headers"] == {}
+    again = api._with_standard_headers(response)
+    assert again["multiValueHeaders"]["Vary"] == ["Accept-Encoding, Origin"]
+
+
+def test_no_cors_headers_and_no_preflight_when_no_origin_is_configured(
     api: ModuleType, api_context: LambdaContext, loader: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CORS_ALLOWED_ORIGINS", "")
@@ -134,9 +243,39 @@ def test_no_cors_headers_when_no_origin_is_configured(
     response = call(
         without_cors, api_context, api_event("GET", "/health", headers={"Origin": CORS_ORIGIN})
     )
+    preflight = call(without_cors, api_context, preflight_event("/process", CORS_ORIGIN))
 
     assert response["statusCode"] == 200
     assert not any(name.startswith("Access-Control-") for name in response["multiValueHeaders"])
+    assert_standard_headers(response, vary_origin=False)
+    # The api layer declares OPTIONS on every path; without CORS it is just another method.
+    _error(preflight, 405, "method_not_allowed")
+    assert header(preflight, "Allow") == "POST"
+    assert header(preflight, "Access-Control-Allow-Origin") is None
+    assert_standard_headers(preflight, vary_origin=False)
+
+
+@pytest.mark.parametrize(
+    ("origins", "vary_origin"), [("*", False), (f"{CORS_ORIGIN},*", True)], ids=["any", "mixed"]
+)
+def test_vary_origin_unless_every_origin_gets_the_same_answer(
+    api: ModuleType,
+    api_context: LambdaContext,
+    loader: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    origins: str,
+    vary_origin: bool,
+) -> None:
+    monkeypatch.setenv("CORS_ALLOWED_ORIGINS", origins)
+    handler = loader.load("api_handler")
+    response = call(
+        handler, api_context, api_event("GET", "/health", headers={"Origin": OTHER_ORIGIN})
+    )
+    preflight = call(handler, api_context, preflight_event("/health", OTHER_ORIGIN, "GET"))
+
+    for answer in (response, preflight):
+        assert header(answer, "Access-Control-Allow-Origin") == "*"
+        assert_standard_headers(answer, vary_origin=vary_origin)
 
 
 # POST /process
@@ -479,13 +618,22 @@ _EQUIVALENCE_CASES = {
 }
 
 
+def _through_the_resolver(
+    api: ModuleType, context: LambdaContext, event: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """What lambda_handler answers when POST /process goes through app.resolve."""
+    with monkeypatch.context() as patch:
+        patch.setattr(api, "_is_process_request", lambda _: False)
+        return call(api, context, copy.deepcopy(event))
+
+
 @pytest.mark.parametrize("case", sorted(_EQUIVALENCE_CASES))
 def test_process_answers_exactly_as_the_resolver_would(
     api: ModuleType, api_context: LambdaContext, monkeypatch: pytest.MonkeyPatch, case: str
 ) -> None:
     event = _EQUIVALENCE_CASES[case]
     assert api._is_process_request(event)
-    expected = api.app.resolve(event, api_context)
+    expected = _through_the_resolver(api, api_context, event, monkeypatch)
 
     def not_the_resolver(*_: Any) -> Any:
         raise AssertionError("POST /process went through app.resolve")
@@ -502,7 +650,8 @@ def test_an_unexpected_error_in_process_answers_as_the_resolver_would(
 
     monkeypatch.setattr(api, "_api_key", explode)
     event = process_event('{"name":"x","data":{}}', headers=_ALLOWED_ORIGIN)
-    assert call(api, api_context, event) == api.app.resolve(event, api_context)
+    expected = _through_the_resolver(api, api_context, event, monkeypatch)
+    assert call(api, api_context, event) == expected
 
 
 def test_with_a_middleware_registered_process_goes_through_the_resolver(
