@@ -6,7 +6,9 @@ Routes (the same as shared/api_routes.py declares for the api layer; a test keep
 - `POST /process`: a JSON object `{"name": <string>, "data": <object>}`; answers with an
   HMAC-SHA256 signature of the body's canonical JSON (keys sorted, no whitespace, UTF-8), keyed
   with the application secret's `api_key`, which is read through Powertools' parameter cache: at
-  most one Secrets Manager call per SECRET_CACHE_SECONDS, not one per request.
+  most one Secrets Manager call per SECRET_CACHE_SECONDS, not one per request. JSON that has no
+  canonical UTF-8 form is refused: NaN, numbers beyond a double (`1e999`), lone surrogate
+  escapes (`"\\ud800"`) and duplicate keys.
 - `GET /objects/{key+}`: the processing result of the uploaded object `key`, read from
   `result_keys.result_key_for(key)`; 404 when there is none. API Gateway delivers the key as the
   client sent it, percent-encoded; it is decoded as a URL path is (`%20` is a space, `+` stays a
@@ -33,6 +35,7 @@ import functools
 import hashlib
 import hmac
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -392,16 +395,55 @@ def _body_bytes() -> bytes:
     return data
 
 
+class _RefusedJsonError(ValueError):
+    """JSON that parses but that this API refuses, with a message the caller may see."""
+
+
 def _reject_constant(name: str) -> NoReturn:
     # Python's json accepts NaN and Infinity, which are not JSON and cannot be signed canonically.
-    raise ValueError(f"{name} is not valid JSON")
+    raise _RefusedJsonError(f"{name} is not valid JSON")
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _finite_float(text: str) -> float:
+    # RFC 8259 section 6 lets a parser limit the range of numbers, and I-JSON (RFC 7493
+    # section 2.2) keeps them within IEEE 754 doubles: 1e999 would become infinity, which
+    # has no JSON form, so the body could not be signed canonically.
+    value = float(text)
+    if math.isinf(value):
+        raise _RefusedJsonError("the body holds a number too large for a double-precision float")
+    return value
+
+
+# A UTF-16 surrogate left in a decoded string: json joins every valid \uD8xx\uDCxx pair into
+# one code point, so whatever surrogate remains was a lone escape such as "\ud800".
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _refuse_lone_surrogates(values: list[Any]) -> None:
+    """Refuse a string in `values`, or in lists within them, holding a lone surrogate.
+
+    RFC 8259 section 8.2 leaves such strings' behaviour unpredictable and I-JSON (RFC 7493
+    section 2.1) forbids them: they are no Unicode text, so they cannot be encoded as UTF-8
+    and signed. Objects are skipped: the object hook checked each one when it was built.
+    """
+    pending = list(values)
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if not value.isascii() and _SURROGATE.search(value):
+                raise _RefusedJsonError(
+                    "the body holds a string with a lone UTF-16 surrogate escape"
+                )
+        elif isinstance(value, list):
+            pending.extend(value)
+
+
+def _checked_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # With duplicate keys, what was signed would depend on the parser: refuse them.
     result = dict(pairs)
     if len(result) != len(pairs):
-        raise ValueError("duplicate object key")
+        raise _RefusedJsonError("the body holds an object with a duplicate key")
+    _refuse_lone_surrogates([*result, *result.values()])
     return result
 
 
@@ -409,7 +451,9 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _CANONICAL_JSON = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
-_STRICT_JSON = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+_STRICT_JSON = json.JSONDecoder(
+    parse_float=_finite_float, parse_constant=_reject_constant, object_pairs_hook=_checked_object
+)
 
 
 def _parse_json(data: bytes) -> Any:
@@ -420,12 +464,17 @@ def _parse_json(data: bytes) -> Any:
             HTTPStatus.BAD_REQUEST, "invalid_encoding", "the body is not valid UTF-8"
         ) from None
     try:
-        return _STRICT_JSON.decode(text)
+        document = _STRICT_JSON.decode(text)
+        if not isinstance(document, dict):
+            _refuse_lone_surrogates([document])  # a top-level string or array
+    except _RefusedJsonError as refused:
+        raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_json", str(refused)) from None
     except (ValueError, RecursionError):
-        # ValueError covers JSONDecodeError, duplicate keys and integers too long to convert.
+        # ValueError covers JSONDecodeError and integers too long to convert.
         raise ApiError(
             HTTPStatus.BAD_REQUEST, "invalid_json", "the body is not a well-formed JSON document"
         ) from None
+    return document
 
 
 def _invalid(field: str, message: str) -> NoReturn:

@@ -407,6 +407,55 @@ def test_a_body_that_is_not_utf8_json_is_a_400(
 
 
 @pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ('{"name": "x", "data": {"v": 1e999}}', "too large for a double"),
+        ('{"name": "x", "data": {"v": -1e999}}', "too large for a double"),
+        ('{"name": "x", "data": {"a": [{"b": [1.5, 1E400]}]}}', "too large for a double"),
+        ('{"name": "\\ud800", "data": {}}', "lone UTF-16 surrogate"),
+        ('{"name": "x", "data": {"\\udfff": 1}}', "lone UTF-16 surrogate"),
+        ('{"name": "x", "data": {"a": [["ok", "x\\ud800"]]}}', "lone UTF-16 surrogate"),
+        ('{"name": "x", "data": {"v": "\\udc00\\ud800"}}', "lone UTF-16 surrogate"),
+        ('{"name": "x", "data": {"\\ud800": 1e999}}', "too large for a double"),
+        ('"\\ud800"', "lone UTF-16 surrogate"),
+        ('[["\\udfff"]]', "lone UTF-16 surrogate"),
+    ],
+    ids=[
+        "overflow",
+        "negative-overflow",
+        "nested-overflow",
+        "surrogate-in-name",
+        "surrogate-in-key",
+        "surrogate-in-nested-list",
+        "reversed-pair",
+        "both",
+        "top-level-string",
+        "top-level-array",
+    ],
+)
+def test_json_with_no_canonical_form_is_a_400_naming_the_problem(
+    api: ModuleType, api_context: LambdaContext, body: str, problem: str
+) -> None:
+    # RFC 8259 sections 6 and 8.2 leave both to the parser; I-JSON (RFC 7493 sections 2.1
+    # and 2.2) refuses them. Either would have no UTF-8 canonical form to sign.
+    response = call(api, api_context, process_event(body, headers={**JSON, "Origin": CORS_ORIGIN}))
+    assert problem in _error(response, 400, "invalid_json")["message"]
+    assert_standard_headers(response, vary_origin=True)
+
+
+def test_json_at_the_edges_of_its_range_is_signed(
+    api: ModuleType, api_context: LambdaContext
+) -> None:
+    body = (
+        '{"name": "\\ud83d\\ude00 ok", "data": '
+        '{"max": 1.7976931348623157e308, "tiny": 1e-999, "big": -1E308}}'
+    )
+    response = call(api, api_context, process_event(body))
+    assert response["statusCode"] == 200, response["body"]
+    assert body_of(response)["name"] == "😀 ok"
+
+
+@pytest.mark.parametrize(
     "headers",
     [
         {},
@@ -611,6 +660,8 @@ _EQUIVALENCE_CASES = {
     "400 malformed": process_event('{"name":', headers=_ALLOWED_ORIGIN),
     "400 duplicate key": process_event('{"name":"a","name":"b","data":{}}'),
     "400 bad base64": process_event("%%%", is_base64_encoded=True),
+    "400 overflowing number": process_event('{"name":"n","data":{"v":1e999}}'),
+    "400 lone surrogate": process_event('{"name":"n","data":{"v":"\\ud800"}}'),
     "413": process_event("x" * (MAX_BODY_BYTES + 1)),
     "415": process_event('{"name":"n","data":{}}', headers={"Content-Type": "text/plain"}),
     "422": process_event('{"name":5,"data":{}}', headers=_ALLOWED_ORIGIN),
