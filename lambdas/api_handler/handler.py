@@ -14,6 +14,9 @@ Routes (the same as shared/api_routes.py declares for the api layer; a test keep
   client sent it, percent-encoded; it is decoded as a URL path is (`%20` is a space, `+` stays a
   plus), so `uploads/a b+c.csv` is asked for as `/objects/uploads%2Fa%20b%2Bc.csv`
   (`urllib.parse.quote(key, safe="")`).
+- `OPTIONS` on each of those paths: the CORS preflight, which the api layer declares public.
+  With CORS_ALLOWED_ORIGINS set, Powertools answers it with 204 and, for a configured origin
+  only, Access-Control-Allow-Origin echoing it; without, it is a 405 like any other method.
 
 Every response carries `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`, and
 `Vary: Origin` whenever the CORS answer depends on the request's origin.
@@ -268,6 +271,9 @@ def _handle_not_found(_: NotFoundError) -> Response[str]:
             for method in methods
         }
     )
+    if allowed and CONFIG.cors_allowed_origins:
+        # Powertools answers OPTIONS itself on every path when CORS is configured.
+        allowed.append("OPTIONS")
     if allowed:
         return _error_response(
             ApiError(

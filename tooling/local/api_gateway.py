@@ -1,12 +1,12 @@
 """An HTTP server on 127.0.0.1 that does what API Gateway does in front of the API handler.
 
-For each request it finds the route (shared.api_routes, the same table the api layer deploys),
-applies what the deployed API applies before the function runs (the route must exist for the
-method, a non-public route needs a SigV4 `Authorization` header, the POST /process body must be
-a JSON object, payloads over 10 MB are refused) and builds the REST API proxy event (payload
-format 1.0) the function receives: path parameters, query strings, single- and multi-value
-headers, base64 bodies, request context with a fresh request id. The function's response
-becomes the HTTP response.
+For each request it finds the route (shared.api_routes, the same table the api layer deploys,
+the derived public OPTIONS routes for CORS preflights included), applies what the deployed API
+applies before the function runs (the route must exist for the method, a non-public route
+needs a SigV4 `Authorization` header, the POST /process body must be a JSON object, payloads
+over 10 MB are refused) and builds the REST API proxy event (payload format 1.0) the function
+receives: path parameters, query strings, single- and multi-value headers, base64 bodies,
+request context with a fresh request id. The function's response becomes the HTTP response.
 
 The path is passed on undecoded. A REST API puts the path exactly as the client sent it,
 still percent-encoded, into `path`, `requestContext.path` and `pathParameters` (HTTP APIs
