@@ -1,5 +1,14 @@
 """The REST API's routes: declared once, read by the api layer (methods, integrations,
-invoke permissions) and by whatever serves or tests the handler."""
+invoke permissions) and by whatever serves or tests the handler.
+
+Every declared path also gets an OPTIONS route, derived here, so that a browser's CORS
+preflight reaches the function: API Gateway answers a method it does not declare with 403
+before any Lambda runs. Those routes are public because a preflight never carries credentials
+(Fetch standard, CORS-preflight fetch: https://fetch.spec.whatwg.org/#cors-preflight-fetch),
+so an OPTIONS method requiring a signature or an API key could never succeed. The function
+decides what a preflight gets: CORS headers for the origins it is configured with, nothing
+for any other origin.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +29,9 @@ PROCESS_BODY_SCHEMA = {
 # How callers prove who they are on every route that is not public.
 AUTHORIZATION_MODES = ("AWS_IAM", "API_KEY")
 
+# The method of a CORS preflight request.
+PREFLIGHT_METHOD = "OPTIONS"
+
 
 @dataclass(frozen=True)
 class Route:
@@ -27,8 +39,13 @@ class Route:
     path: str
     summary: str
     validate_body: bool = False
-    # Public routes answer anyone: only the health check, which reveals nothing.
+    # Public routes answer anyone: the health check, which reveals nothing, and the derived
+    # CORS preflights, which never carry credentials.
     public: bool = False
+
+    @property
+    def is_preflight(self) -> bool:
+        return self.method == PREFLIGHT_METHOD
 
     @property
     def slug(self) -> str:
@@ -47,13 +64,27 @@ class Route:
         return "/".join(parts)
 
 
-ROUTES: tuple[Route, ...] = (
+# What the application serves; each route names its method, path and handling once.
+APPLICATION_ROUTES: tuple[Route, ...] = (
     Route("GET", "/health", "Report that the API and its function are serving", public=True),
     Route(
         "POST", "/process", "Process a JSON object with the application secret", validate_body=True
     ),
     Route("GET", "/objects/{key+}", "Return the processing result of an uploaded object"),
 )
+
+
+def preflight_routes(routes: tuple[Route, ...]) -> tuple[Route, ...]:
+    """One public OPTIONS route per distinct path of `routes`, in declaration order."""
+    paths = dict.fromkeys(route.path for route in routes if not route.is_preflight)
+    return tuple(
+        Route(PREFLIGHT_METHOD, path, f"Answer the CORS preflight of {path}", public=True)
+        for path in paths
+    )
+
+
+# Everything API Gateway declares: the application's routes and their preflights.
+ROUTES: tuple[Route, ...] = APPLICATION_ROUTES + preflight_routes(APPLICATION_ROUTES)
 
 
 def routes_fingerprint(routes: tuple[Route, ...] = ROUTES, authorization: str = "AWS_IAM") -> str:

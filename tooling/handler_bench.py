@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote, quote_plus
 
 import boto3  # type: ignore[import-untyped, unused-ignore]
 from boto3.s3.transfer import TransferConfig  # type: ignore[import-untyped, unused-ignore]
@@ -836,6 +836,7 @@ def _run(args: argparse.Namespace, console: Console) -> Report:
         with contextlib.redirect_stdout(_devnull()):
             processor.lambda_handler(_s3_event(key, version), _context(NAMES.s3_processor_function))
 
+        encoded_key = quote(key, safe="")
         console.log("warm latency")
         json_headers = {"Content-Type": "application/json"}
         process_body = json.dumps({"name": "bench", "data": {"a": 1, "b": [1, 2, 3], "c": "x"}})
@@ -852,7 +853,10 @@ def _run(args: argparse.Namespace, console: Console) -> Report:
                 ),
                 "objects": (
                     api.lambda_handler,
-                    _api_event("GET", f"/objects/{key}", path_parameters={"key": key}),
+                    # Percent-encoded, as a REST API delivers path and pathParameters.
+                    _api_event(
+                        "GET", f"/objects/{encoded_key}", path_parameters={"key": encoded_key}
+                    ),
                     object_block,
                 ),
                 "not_found": (api.lambda_handler, _api_event("GET", "/nothing"), args.block),

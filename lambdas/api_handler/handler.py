@@ -6,14 +6,25 @@ Routes (the same as shared/api_routes.py declares for the api layer; a test keep
 - `POST /process`: a JSON object `{"name": <string>, "data": <object>}`; answers with an
   HMAC-SHA256 signature of the body's canonical JSON (keys sorted, no whitespace, UTF-8), keyed
   with the application secret's `api_key`, which is read through Powertools' parameter cache: at
-  most one Secrets Manager call per SECRET_CACHE_SECONDS, not one per request.
-- `GET /objects/{key+}`: the processing result of the uploaded object `key` (for example
-  `uploads/a b.csv`), read from `result_keys.result_key_for(key)`; 404 when there is none.
+  most one Secrets Manager call per SECRET_CACHE_SECONDS, not one per request. JSON that has no
+  canonical UTF-8 form is refused: NaN, numbers beyond a double (`1e999`), lone surrogate
+  escapes (`"\\ud800"`) and duplicate keys.
+- `GET /objects/{key+}`: the processing result of the uploaded object `key`, read from
+  `result_keys.result_key_for(key)`; 404 when there is none. API Gateway delivers the key as the
+  client sent it, percent-encoded; it is decoded as a URL path is (`%20` is a space, `+` stays a
+  plus), so `uploads/a b+c.csv` is asked for as `/objects/uploads%2Fa%20b%2Bc.csv`
+  (`urllib.parse.quote(key, safe="")`).
+- `OPTIONS` on each of those paths: the CORS preflight, which the api layer declares public.
+  With CORS_ALLOWED_ORIGINS set, Powertools answers it with 204 and, for a configured origin
+  only, Access-Control-Allow-Origin echoing it; without, it is a 405 like any other method.
 
-Errors are JSON `{"error", "message", "requestId"}` (plus `field` for 422): 400 malformed JSON or
-encoding, 413 body over MAX_BODY_BYTES, 415 content type other than JSON, 404 unknown route or
-result, 405 wrong method (with `Allow`), 422 validation, 500 anything unexpected. A response never
-carries exception text or a traceback: those go to the log only.
+Every response carries `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`, and
+`Vary: Origin` whenever the CORS answer depends on the request's origin.
+
+Errors are JSON `{"error", "message", "requestId"}` (plus `field` for 422): 400 malformed JSON,
+encoding or path escape, 413 body over MAX_BODY_BYTES, 415 content type other than JSON, 404
+unknown route or result, 405 wrong method (with `Allow`), 422 validation, 500 anything
+unexpected. A response never carries exception text or a traceback: those go to the log only.
 
 Cold start is kept to Powertools' logger, metrics and resolver: boto3 and the parameters utility
 are imported on first use by the routes that call AWS, so `GET /health` never pays for them.
@@ -27,12 +38,14 @@ import functools
 import hashlib
 import hmac
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import unquote_to_bytes
 
 import result_keys  # lambdas/common, at the archive root
 from aws_lambda_powertools import Logger, Metrics
@@ -154,7 +167,15 @@ _ROUTE_PATTERNS = tuple(
     (re.compile(f"^{rule}/*$"), methods) for rule, methods in ROUTE_METHODS.items()
 )
 
+# Every response carries these, whichever code built it (see _with_standard_headers).
 _SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+# With a list of origins, Access-Control-Allow-Origin echoes the request's Origin (or is
+# absent), so every response depends on that header and must say so with `Vary: Origin`, also
+# when it carries no Access-Control-Allow-Origin, or a cache could serve it to another origin
+# (Fetch standard, CORS protocol and HTTP caches:
+# https://fetch.spec.whatwg.org/#cors-protocol-and-http-caches). Only `*` alone needs none.
+_VARIES_BY_ORIGIN = any(origin != "*" for origin in CONFIG.cors_allowed_origins)
 
 # Response bodies: compact JSON, encoder built once (json.dumps with options builds one a call).
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -201,7 +222,7 @@ def _json_response(
         status_code=int(status),  # a plain int: the runtime serialises the dict as JSON
         content_type="application/json",
         body=_COMPACT_JSON.encode(body),
-        headers={**_SECURITY_HEADERS, **(headers or {})},
+        headers=dict(headers or {}),
     )
 
 
@@ -250,6 +271,9 @@ def _handle_not_found(_: NotFoundError) -> Response[str]:
             for method in methods
         }
     )
+    if allowed and CONFIG.cors_allowed_origins:
+        # Powertools answers OPTIONS itself on every path when CORS is configured.
+        allowed.append("OPTIONS")
     if allowed:
         return _error_response(
             ApiError(
@@ -377,16 +401,55 @@ def _body_bytes() -> bytes:
     return data
 
 
+class _RefusedJsonError(ValueError):
+    """JSON that parses but that this API refuses, with a message the caller may see."""
+
+
 def _reject_constant(name: str) -> NoReturn:
     # Python's json accepts NaN and Infinity, which are not JSON and cannot be signed canonically.
-    raise ValueError(f"{name} is not valid JSON")
+    raise _RefusedJsonError(f"{name} is not valid JSON")
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _finite_float(text: str) -> float:
+    # RFC 8259 section 6 lets a parser limit the range of numbers, and I-JSON (RFC 7493
+    # section 2.2) keeps them within IEEE 754 doubles: 1e999 would become infinity, which
+    # has no JSON form, so the body could not be signed canonically.
+    value = float(text)
+    if math.isinf(value):
+        raise _RefusedJsonError("the body holds a number too large for a double-precision float")
+    return value
+
+
+# A UTF-16 surrogate left in a decoded string: json joins every valid \uD8xx\uDCxx pair into
+# one code point, so whatever surrogate remains was a lone escape such as "\ud800".
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _refuse_lone_surrogates(values: list[Any]) -> None:
+    """Refuse a string in `values`, or in lists within them, holding a lone surrogate.
+
+    RFC 8259 section 8.2 leaves such strings' behaviour unpredictable and I-JSON (RFC 7493
+    section 2.1) forbids them: they are no Unicode text, so they cannot be encoded as UTF-8
+    and signed. Objects are skipped: the object hook checked each one when it was built.
+    """
+    pending = list(values)
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if not value.isascii() and _SURROGATE.search(value):
+                raise _RefusedJsonError(
+                    "the body holds a string with a lone UTF-16 surrogate escape"
+                )
+        elif isinstance(value, list):
+            pending.extend(value)
+
+
+def _checked_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # With duplicate keys, what was signed would depend on the parser: refuse them.
     result = dict(pairs)
     if len(result) != len(pairs):
-        raise ValueError("duplicate object key")
+        raise _RefusedJsonError("the body holds an object with a duplicate key")
+    _refuse_lone_surrogates([*result, *result.values()])
     return result
 
 
@@ -394,7 +457,9 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _CANONICAL_JSON = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
-_STRICT_JSON = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+_STRICT_JSON = json.JSONDecoder(
+    parse_float=_finite_float, parse_constant=_reject_constant, object_pairs_hook=_checked_object
+)
 
 
 def _parse_json(data: bytes) -> Any:
@@ -405,12 +470,17 @@ def _parse_json(data: bytes) -> Any:
             HTTPStatus.BAD_REQUEST, "invalid_encoding", "the body is not valid UTF-8"
         ) from None
     try:
-        return _STRICT_JSON.decode(text)
+        document = _STRICT_JSON.decode(text)
+        if not isinstance(document, dict):
+            _refuse_lone_surrogates([document])  # a top-level string or array
+    except _RefusedJsonError as refused:
+        raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_json", str(refused)) from None
     except (ValueError, RecursionError):
-        # ValueError covers JSONDecodeError, duplicate keys and integers too long to convert.
+        # ValueError covers JSONDecodeError and integers too long to convert.
         raise ApiError(
             HTTPStatus.BAD_REQUEST, "invalid_json", "the body is not a well-formed JSON document"
         ) from None
+    return document
 
 
 def _invalid(field: str, message: str) -> NoReturn:
@@ -472,13 +542,44 @@ def process() -> Response[str]:
 # GET /objects/{key+}
 
 
+# A `%` that does not start a %XX escape: RFC 3986 section 2.1 allows no other use of it.
+_MALFORMED_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _decode_path_text(encoded: str) -> str:
+    """Percent-decode text from a URL path into the UTF-8 it encodes, strictly.
+
+    Path decoding, not form decoding: `+` stays a plus (in a path it is an ordinary
+    sub-delimiter, RFC 3986 section 2.2; only application/x-www-form-urlencoded, as in S3's
+    event keys, makes it a space). A malformed escape, bytes that are not UTF-8 (overlong forms
+    and encoded surrogates included) or text that cannot even be encoded are refused with 400
+    rather than guessed at.
+    """
+    if _MALFORMED_ESCAPE.search(encoded):
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST,
+            "invalid_path",
+            "the object key in the path has a '%' that is not followed by two hexadecimal digits",
+        )
+    try:
+        return unquote_to_bytes(encoded).decode("utf-8")
+    except UnicodeError:
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST,
+            "invalid_path",
+            "the object key in the path is not percent-encoded UTF-8",
+        ) from None
+
+
 def _object_key() -> str:
-    # API Gateway passes the greedy parameter already URL-decoded; without it (an event built
-    # by hand), the key is the rest of the matched path.
+    # A REST API passes `pathParameters` (and `path`) exactly as the client sent them, still
+    # percent-encoded; only HTTP APIs decode them (serverless/serverless#5037,
+    # dherault/serverless-offline#638). Without the parameter (an event built by hand), the
+    # key is the rest of the matched path, encoded the same way.
     key = app.current_event.path_parameters.get("key")
     if key is None:
         key = app.current_event.path[len("/objects/") :]
-    return str(key)
+    return _decode_path_text(str(key))
 
 
 def _result_exists(result_key: str) -> bool:
@@ -544,10 +645,51 @@ def _last_resort_response(event: Any, context: LambdaContext) -> dict[str, Any]:
     body = {"error": "internal_error", "message": "internal server error", "requestId": request_id}
     return {
         "statusCode": HTTPStatus.INTERNAL_SERVER_ERROR.value,
-        "headers": {"Content-Type": "application/json", **_SECURITY_HEADERS},
+        "headers": {"Content-Type": "application/json"},
         "body": json.dumps(body, separators=(",", ":")),
         "isBase64Encoded": False,
     }
+
+
+def _with_standard_headers(response: dict[str, Any]) -> dict[str, Any]:
+    """`response` with the security headers and, where CORS depends on the origin, `Vary: Origin`.
+
+    Done here, once, for every response: the routes' and the error handlers', the preflight
+    answers Powertools builds itself, and the last resort. Only the proxy response's public
+    shape is used: Powertools' REST resolver returns `multiValueHeaders`; the last resort uses
+    `headers`. API Gateway merges the two into one list per name (Output format of a Lambda
+    function for proxy integration:
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html#api-gateway-simple-proxy-for-lambda-output-format),
+    so each name set here is removed from both first; names compare case-insensitively.
+    """
+    multi = response.get("multiValueHeaders")
+    single = response.get("headers")
+    values: dict[str, list[str]] = {}
+    for name, value in (single or {}).items():
+        values.setdefault(name.lower(), []).append(str(value))
+    for name, items in (multi or {}).items():
+        values[name.lower()] = [str(item) for item in items]
+
+    added: dict[str, str] = dict(_SECURITY_HEADERS)
+    allow_origin = values.get("access-control-allow-origin", [])
+    if _VARIES_BY_ORIGIN or any(origin != "*" for origin in allow_origin):
+        vary = [part.strip() for value in values.get("vary", []) for part in value.split(",")]
+        if "origin" not in {part.lower() for part in vary}:
+            added["Vary"] = ", ".join([*filter(None, vary), "Origin"])
+
+    lowered = {name.lower() for name in added}
+    for headers in (single, multi):
+        if isinstance(headers, dict):
+            for name in [name for name in headers if name.lower() in lowered]:
+                del headers[name]
+    if isinstance(multi, dict) or not isinstance(single, dict):
+        response["multiValueHeaders"] = {
+            **(multi or {}),
+            **{name: [value] for name, value in added.items()},
+        }
+    else:
+        single.update(added)
+    return response
 
 
 class _Environment:
@@ -635,12 +777,15 @@ def _resolve_process(event: dict[str, Any], context: LambdaContext) -> dict[str,
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     _bind_log_context(event, context)
     try:
-        if _is_process_request(event):
-            return _resolve_process(event, context)
-        return app.resolve(event, context)
-    except Exception:
-        logger.exception("Request could not be resolved")
-        metrics.add_metric(name="UnhandledErrors", unit=MetricUnit.Count, value=1)
-        return _last_resort_response(event, context)
+        try:
+            if _is_process_request(event):
+                response = _resolve_process(event, context)
+            else:
+                response = app.resolve(event, context)
+        except Exception:
+            logger.exception("Request could not be resolved")
+            metrics.add_metric(name="UnhandledErrors", unit=MetricUnit.Count, value=1)
+            response = _last_resort_response(event, context)
+        return _with_standard_headers(response)
     finally:
         _flush_metrics()

@@ -37,6 +37,12 @@ METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 # shared/api_routes.py: marking another route public there must fail this check, not pass it.
 PUBLIC_ROUTES = frozenset({"GET /health"})
 AUTHORIZATIONS = frozenset({"AWS_IAM", "COGNITO_USER_POOLS", "CUSTOM"})
+# A browser's CORS preflight is an OPTIONS request that never carries credentials (Fetch
+# standard, CORS-preflight fetch: https://fetch.spec.whatwg.org/#cors-preflight-fetch), so an
+# OPTIONS method that requires authorization fails every preflight. Exempt are exactly the
+# preflights of routes: an OPTIONS method on a path of the same REST API that also has another
+# method. An OPTIONS method alone on a path, and every other method, are judged as before.
+PREFLIGHT_METHOD = "OPTIONS"
 
 
 @dataclass(frozen=True)
@@ -278,12 +284,23 @@ def check_api_authorization(args: StackValidationArgs, scope: Scope) -> Iterator
         value: resource for resource in of_types(args, RESOURCE) for value in identifiers(resource)
     }
     roots = {str(get(api.props, "rootResourceId")) for api in of_types(args, REST_API)}
+    routes: list[tuple[PolicyResource, str, str | None]] = []
+    methods_on: dict[tuple[str, str], set[str]] = {}
     for method in of_types(args, METHOD):
-        http_method = str(get(method.props, "httpMethod", default="?"))
+        http_method = str(get(method.props, "httpMethod", default="?")).upper()
         path = _path_of(get(method.props, "resourceId"), by_id, roots)
+        routes.append((method, http_method, path))
+        if path is not None:
+            api_path = (str(get(method.props, "restApi")), path)
+            methods_on.setdefault(api_path, set()).add(http_method)
+    for method, http_method, path in routes:
         route = f"{http_method} {path or '(path unknown)'}"
         if route in PUBLIC_ROUTES:
             continue
+        if http_method == PREFLIGHT_METHOD and path is not None:
+            others = methods_on[(str(get(method.props, "restApi")), path)] - {PREFLIGHT_METHOD}
+            if others:
+                continue  # the preflight of a route (see PREFLIGHT_METHOD)
         authorization = get(method.props, "authorization")
         if authorization in AUTHORIZATIONS or truthy(get(method.props, "apiKeyRequired")):
             continue
@@ -346,9 +363,11 @@ CONTROLS = (
     Control(
         "SLS.api-authorization",
         "serverless-api-methods-authorized",
-        f"Every API method except {', '.join(sorted(PUBLIC_ROUTES))} requires authorization",
+        f"Every API method except {', '.join(sorted(PUBLIC_ROUTES))} and CORS preflights "
+        "requires authorization",
         "Methods use AWS_IAM, COGNITO_USER_POOLS or CUSTOM authorization or require an API "
-        "key; no FSBP control covers this for REST APIs.",
+        "key; no FSBP control covers this for REST APIs. An OPTIONS method on a path that has "
+        "another method is its CORS preflight, which never carries credentials, and is exempt.",
         framework=SERVERLESS_LENS,
         severity=Severity.HIGH,
         subjects=frozenset({METHOD}),

@@ -1,5 +1,6 @@
 """The REST API's route tree: resources, methods and Lambda proxy integrations for every
-route in shared.api_routes, each with an invoke permission scoped to its own method and path."""
+route in shared.api_routes (the derived OPTIONS preflight routes included), each with an invoke
+permission scoped to its own method and path."""
 
 from __future__ import annotations
 

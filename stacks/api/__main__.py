@@ -2,7 +2,8 @@
 
 Deploys a regional REST API whose routes (shared.api_routes) proxy to the API handler's live
 alias, with body validation on POST /process and authorization (AWS_IAM, or API keys with a
-usage plan) on every route but GET /health; a deployment replaced whenever the routes change;
+usage plan) on every route but GET /health and the derived OPTIONS routes (CORS preflights,
+which browsers send without credentials); a deployment replaced whenever the routes change;
 the prod stage with JSON access logs to a KMS-encrypted log group, X-Ray tracing, throttling and
 per-method metrics; the stage's execution log group, created before API Gateway would create it
 without retention or encryption; a WAF web ACL (AWS common rule set, per-IP rate limit) on the

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from shared.api_routes import ROUTES, routes_fingerprint
+from shared.api_routes import APPLICATION_ROUTES, ROUTES, routes_fingerprint
 from shared.manifest import MANIFEST
 from shared.naming import API_STAGE_NAME, LIVE_ALIAS
 from tooling.mock_engine import LayerRun, run_layer
@@ -30,6 +30,18 @@ def test_rest_api_is_regional(chain: dict[str, LayerRun]) -> None:
     assert api["name"] == "serverless-dev-api"
 
 
+def test_the_route_table_derives_one_public_preflight_per_path() -> None:
+    preflights = [route for route in ROUTES if route.method == "OPTIONS"]
+    assert [route.path for route in preflights] == [route.path for route in APPLICATION_ROUTES]
+    assert all(route.public and not route.validate_body for route in preflights)
+    assert tuple(preflights) == ROUTES[len(APPLICATION_ROUTES) :]
+    assert [(r.method, r.path) for r in APPLICATION_ROUTES] == [
+        ("GET", "/health"),
+        ("POST", "/process"),
+        ("GET", "/objects/{key+}"),
+    ]
+
+
 def test_every_route_is_a_lambda_proxy_to_the_live_alias(chain: dict[str, LayerRun]) -> None:
     api = chain["api"]
     invoke_arn = chain["compute"].exports["api_handler_alias_invoke_arn"].value
@@ -37,12 +49,40 @@ def test_every_route_is_a_lambda_proxy_to_the_live_alias(chain: dict[str, LayerR
     methods = {
         (m.inputs["httpMethod"], m.name) for m in api.of_type("aws:apigateway/method:Method")
     }
-    assert {method for method, _ in methods} == {"GET", "POST"}
-    assert len(methods) == len(ROUTES) == 3
-    for integration in api.of_type("aws:apigateway/integration:Integration"):
-        assert integration.inputs["type"] == "AWS_PROXY"
-        assert integration.inputs["integrationHttpMethod"] == "POST"
-        assert integration.inputs["uri"] == invoke_arn
+    assert methods == {(route.method, f"routes-{route.slug}") for route in ROUTES}
+    assert len(methods) == 6  # GET /health, POST /process, GET /objects/{key+}, 3 preflights
+    integrations = api.of_type("aws:apigateway/integration:Integration")
+    assert {i.name for i in integrations} == {f"routes-{r.slug}-integration" for r in ROUTES}
+    for route in ROUTES:
+        method = api.named(f"routes-{route.slug}")
+        integration = api.named(f"routes-{route.slug}-integration").inputs
+        assert integration["type"] == "AWS_PROXY"
+        assert integration["integrationHttpMethod"] == "POST"
+        assert integration["uri"] == invoke_arn
+        assert integration["httpMethod"] == route.method
+        assert integration["resourceId"] == method.inputs["resourceId"]
+
+
+def test_each_path_has_a_public_preflight_method_on_its_own_resource(
+    chain: dict[str, LayerRun],
+) -> None:
+    api_key_mode = run_layer(
+        MANIFEST.layer("api"), config={"authorization": "API_KEY"}, upstream=chain
+    )
+    for run in (chain["api"], api_key_mode):
+        methods = _methods(run)
+        for slug, route_slug in (
+            ("options-health", "get-health"),
+            ("options-process", "post-process"),
+            ("options-objects-key", "get-objects-key"),
+        ):
+            preflight = methods[f"routes-{slug}"]
+            # A preflight carries no credentials (Fetch standard), so it cannot be authorized.
+            assert preflight["httpMethod"] == "OPTIONS"
+            assert preflight["authorization"] == "NONE", slug
+            assert preflight["apiKeyRequired"] is False, slug
+            assert "requestValidatorId" not in preflight
+            assert preflight["resourceId"] == methods[f"routes-{route_slug}"]["resourceId"]
 
 
 def test_the_resource_tree_holds_health_process_and_objects_greedy_key(
@@ -72,17 +112,26 @@ def test_each_route_may_invoke_only_through_its_own_method_and_path(
     api = chain["api"]
     execution_arn = api.named("rest-api").outputs["executionArn"]
     function_name = chain["compute"].exports["api_handler_function_name"].value
-    source_arns = set()
+    source_arns = []
     for permission in api.of_type("aws:lambda/permission:Permission"):
         assert permission.inputs["principal"] == "apigateway.amazonaws.com"
         assert permission.inputs["function"] == function_name
         assert permission.inputs["qualifier"] == LIVE_ALIAS
-        source_arns.add(permission.inputs["sourceArn"])
-    assert source_arns == {
-        f"{execution_arn}/{API_STAGE_NAME}/GET/health",
-        f"{execution_arn}/{API_STAGE_NAME}/POST/process",
-        f"{execution_arn}/{API_STAGE_NAME}/GET/objects/*",
-    }
+        assert permission.inputs["action"] == "lambda:InvokeFunction"
+        source_arns.append(permission.inputs["sourceArn"])
+    # One permission per method, each scoped to exactly its method and path.
+    assert sorted(source_arns) == sorted(
+        f"{execution_arn}/{API_STAGE_NAME}/{method}/{path}"
+        for method, path in [
+            ("GET", "health"),
+            ("POST", "process"),
+            ("GET", "objects/*"),
+            ("OPTIONS", "health"),
+            ("OPTIONS", "process"),
+            ("OPTIONS", "objects/*"),
+        ]
+    )
+    assert len(source_arns) == len(ROUTES)
 
 
 def test_deployment_is_replaced_exactly_when_routes_change(chain: dict[str, LayerRun]) -> None:
@@ -143,6 +192,12 @@ def _methods(run: LayerRun) -> dict[str, dict[str, object]]:
 def test_every_route_but_health_requires_iam_signatures(chain: dict[str, LayerRun]) -> None:
     methods = _methods(chain["api"])
     assert methods["routes-get-health"]["authorization"] == "NONE"
+    assert {name for name, m in methods.items() if m["authorization"] == "NONE"} == {
+        "routes-get-health",
+        "routes-options-health",
+        "routes-options-process",
+        "routes-options-objects-key",
+    }
     for name in ("routes-post-process", "routes-get-objects-key"):
         assert methods[name]["authorization"] == "AWS_IAM", name
         assert methods[name].get("apiKeyRequired") is False

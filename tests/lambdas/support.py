@@ -7,13 +7,14 @@ import copy
 import hashlib
 import io
 import json
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote, quote_plus
 
 import pytest
 from botocore.awsrequest import AWSResponse  # type: ignore[import-untyped, unused-ignore]
@@ -64,6 +65,18 @@ def s3_event(*records: dict[str, Any]) -> dict[str, Any]:
     return {"Records": list(records)}
 
 
+# What a request target's path may hold unescaped (RFC 3986 section 3.3: pchar and "/"); a
+# client percent-encodes everything else, and API Gateway passes the path on as it came.
+_REQUEST_PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")
+OBJECTS_PREFIX = "/objects/"
+
+
+def object_path(key: str) -> str:
+    """The path a client asks GET /objects/{key+} for `key` with: every reserved character,
+    `/` included, percent-encoded, as `urllib.parse.quote(key, safe="")` does."""
+    return OBJECTS_PREFIX + quote(key, safe="")
+
+
 def api_event(
     method: str,
     path: str,
@@ -74,7 +87,17 @@ def api_event(
     is_base64_encoded: bool = False,
     request_id: str = "a1b2c3d4-0000-4000-8000-000000000001",
 ) -> dict[str, Any]:
-    """A REST API proxy event (payload 1.0), from the fixture file, for `method path`."""
+    """A REST API proxy event (payload 1.0), from the fixture file, for `method path`.
+
+    `path` is the path as the client sent it, still percent-encoded: a REST API delivers `path`
+    and `pathParameters` that way (see events/README.md), so a path no client could send (a raw
+    space, non-ASCII, a control character) is refused here. Under /objects/ the greedy `key`
+    parameter is the rest of that encoded path unless `path_parameters` says otherwise.
+    """
+    if not _REQUEST_PATH.fullmatch(path):
+        raise ValueError(f"{path!r} is not a percent-encoded request path: see object_path()")
+    if path_parameters is None and path.startswith(OBJECTS_PREFIX):
+        path_parameters = {"key": path[len(OBJECTS_PREFIX) :]}
     event = load_event("apigw_rest_proxy")
     all_headers = {**event["headers"], **(headers or {})}
     event["httpMethod"] = method
@@ -88,7 +111,7 @@ def api_event(
     context["httpMethod"] = method
     context["path"] = f"/prod{path}"
     context["requestId"] = request_id
-    if path.startswith("/objects/"):
+    if path.startswith(OBJECTS_PREFIX):
         event["resource"] = context["resourcePath"] = "/objects/{key+}"
     else:
         event["resource"] = context["resourcePath"] = path

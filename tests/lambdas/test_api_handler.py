@@ -1,21 +1,24 @@
 """The API handler on moto: every route, every error status, CORS, the secret cache, and no
-exception text or traceback in any response."""
+exception text or traceback in any response. Events carry paths percent-encoded, as a REST API
+delivers them (see events/README.md)."""
 
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 import json
 from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
-from shared.api_routes import ROUTES
+from shared.api_routes import APPLICATION_ROUTES
 from tests.lambdas.conftest import CORS_ORIGIN, MAX_BODY_BYTES
-from tests.lambdas.support import API_KEY, NAMES, InjectedAnswers, api_event
+from tests.lambdas.support import API_KEY, NAMES, InjectedAnswers, api_event, object_path
 from tooling.handler_bench import API_ENV
 from tooling.local.functions import LambdaContext
 
@@ -57,7 +60,8 @@ def process_event(
 
 
 def test_routes_are_the_ones_the_api_layer_declares(api: ModuleType) -> None:
-    declared = {(route.method, route.path.replace("{key+}", ".+")) for route in ROUTES}
+    # The derived OPTIONS routes are not in the table: Powertools answers preflights itself.
+    declared = {(route.method, route.path.replace("{key+}", ".+")) for route in APPLICATION_ROUTES}
     served = {(method, rule) for rule, methods in api.ROUTE_METHODS.items() for method in methods}
     assert served == declared
 
@@ -93,38 +97,146 @@ def test_health_ignores_a_trailing_slash(api: ModuleType, api_context: LambdaCon
     assert call(api, api_context, api_event("GET", "/health/"))["statusCode"] == 200
 
 
-# CORS
+# CORS and the headers every response carries
+
+SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+OTHER_ORIGIN = "https://evil.example"
+
+
+def preflight_event(path: str, origin: str, method: str = "POST") -> dict[str, Any]:
+    """What a browser sends before a cross-origin request that is not "simple"."""
+    return api_event(
+        "OPTIONS",
+        path,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": "authorization,content-type,x-amz-date",
+        },
+    )
+
+
+def assert_standard_headers(response: dict[str, Any], *, vary_origin: bool) -> None:
+    """The security headers exactly once each, and `Vary: Origin` when the CORS answer depends
+    on the request's origin."""
+    headers = {name.lower(): values for name, values in response["multiValueHeaders"].items()}
+    for name, value in SECURITY_HEADERS.items():
+        assert headers.get(name.lower()) == [value], (name, response["multiValueHeaders"])
+    if vary_origin:
+        assert headers.get("vary") == ["Origin"], response["multiValueHeaders"]
+    else:
+        assert "vary" not in headers, response["multiValueHeaders"]
 
 
 def test_cors_headers_only_for_a_configured_origin(
     api: ModuleType, api_context: LambdaContext
 ) -> None:
     allowed = call(api, api_context, api_event("GET", "/health", headers={"Origin": CORS_ORIGIN}))
-    other = call(
-        api, api_context, api_event("GET", "/health", headers={"Origin": "https://evil.example"})
-    )
+    other = call(api, api_context, api_event("GET", "/health", headers={"Origin": OTHER_ORIGIN}))
 
     assert header(allowed, "Access-Control-Allow-Origin") == CORS_ORIGIN
     assert header(other, "Access-Control-Allow-Origin") is None
 
 
-def test_cors_preflight_is_answered(api: ModuleType, api_context: LambdaContext) -> None:
-    preflight = call(
-        api,
-        api_context,
-        api_event(
-            "OPTIONS",
-            "/process",
-            headers={"Origin": CORS_ORIGIN, "Access-Control-Request-Method": "POST"},
-        ),
-    )
+@pytest.mark.parametrize("path", ["/health", "/process", "/objects/uploads%2Fa%20b.csv"])
+def test_a_preflight_from_a_configured_origin_is_allowed_with_the_standard_headers(
+    api: ModuleType, api_context: LambdaContext, path: str
+) -> None:
+    preflight = call(api, api_context, preflight_event(path, CORS_ORIGIN))
 
     assert preflight["statusCode"] == 204
+    assert preflight["body"] == ""
     assert header(preflight, "Access-Control-Allow-Origin") == CORS_ORIGIN
     assert "POST" in (header(preflight, "Access-Control-Allow-Methods") or "")
+    assert "Authorization" in (header(preflight, "Access-Control-Allow-Headers") or "")
+    assert header(preflight, "Access-Control-Max-Age") == "300"
+    assert_standard_headers(preflight, vary_origin=True)
 
 
-def test_no_cors_headers_when_no_origin_is_configured(
+def test_a_preflight_from_another_origin_gets_no_allow_origin(
+    api: ModuleType, api_context: LambdaContext
+) -> None:
+    preflight = call(api, api_context, preflight_event("/process", OTHER_ORIGIN))
+
+    # Without Access-Control-Allow-Origin the browser fails the preflight and sends nothing.
+    assert header(preflight, "Access-Control-Allow-Origin") is None
+    assert_standard_headers(preflight, vary_origin=True)
+
+
+def _explode() -> bytes:
+    raise RuntimeError("internal detail")
+
+
+# One request per kind of answer: each route's success, each error status, the preflight.
+_RESPONSE_KINDS: dict[str, tuple[str, str, str | None, int]] = {
+    "health 200": ("GET", "/health", None, 200),
+    "preflight 204": ("OPTIONS", "/process", None, 204),
+    "process 200": ("POST", "/process", '{"name":"n","data":{}}', 200),
+    "process 400": ("POST", "/process", '{"name":"n","data":', 400),
+    "process 422": ("POST", "/process", '{"name":5,"data":{}}', 422),
+    "process 500": ("POST", "/process", "explode", 500),
+    "objects 400": ("GET", "/objects/uploads%2F%FF", None, 400),
+    "objects 404": ("GET", "/objects/uploads%2Fnone.csv", None, 404),
+    "route 404": ("GET", "/nothing", None, 404),
+    "method 405": ("DELETE", "/health", None, 405),
+}
+
+
+@pytest.mark.parametrize("origin", [CORS_ORIGIN, OTHER_ORIGIN, None], ids=["ours", "other", "none"])
+@pytest.mark.parametrize("kind", sorted(_RESPONSE_KINDS))
+def test_every_response_carries_the_security_headers_and_vary_origin(
+    api: ModuleType,
+    api_context: LambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    origin: str | None,
+) -> None:
+    method, path, body, status = _RESPONSE_KINDS[kind]
+    if body == "explode":
+        monkeypatch.setattr(api, "_api_key", _explode)
+        body = '{"name":"n","data":{}}'
+    headers = {**JSON, **({"Origin": origin} if origin else {})}
+    response = call(api, api_context, api_event(method, path, body=body, headers=headers))
+
+    assert response["statusCode"] == status, response["body"]
+    expected_origin = CORS_ORIGIN if origin == CORS_ORIGIN else None
+    assert header(response, "Access-Control-Allow-Origin") == expected_origin
+    # With a list of origins the answer depends on Origin, whether it was echoed or not.
+    assert_standard_headers(response, vary_origin=True)
+
+
+def test_the_last_resort_500_carries_the_standard_headers(
+    api: ModuleType, api_context: LambdaContext
+) -> None:
+    response = api.lambda_handler({"unexpected": "shape"}, api_context)
+    assert response["statusCode"] == 500
+    headers = {name.lower(): value for name, value in response["headers"].items()}
+    assert headers["cache-control"] == "no-store"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["vary"] == "Origin"
+    assert "multiValueHeaders" not in response  # one place per name: API Gateway merges both
+
+
+def test_an_existing_vary_is_kept_and_origin_added_once(api: ModuleType) -> None:
+    response = api._with_standard_headers(
+        {
+            "statusCode": 200,
+            "body": "",
+            "multiValueHeaders": {"vary": ["Accept-Encoding"], "cache-control": ["max-age=60"]},
+            "headers": {"Vary": "Accept"},
+        }
+    )
+    assert response["multiValueHeaders"] == {
+        "Cache-Control": ["no-store"],
+        "X-Content-Type-Options": ["nosniff"],
+        "Vary": ["Accept-Encoding, Origin"],
+    }
+    assert response["headers"] == {}
+    again = api._with_standard_headers(response)
+    assert again["multiValueHeaders"]["Vary"] == ["Accept-Encoding, Origin"]
+
+
+def test_no_cors_headers_and_no_preflight_when_no_origin_is_configured(
     api: ModuleType, api_context: LambdaContext, loader: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CORS_ALLOWED_ORIGINS", "")
@@ -132,9 +244,39 @@ def test_no_cors_headers_when_no_origin_is_configured(
     response = call(
         without_cors, api_context, api_event("GET", "/health", headers={"Origin": CORS_ORIGIN})
     )
+    preflight = call(without_cors, api_context, preflight_event("/process", CORS_ORIGIN))
 
     assert response["statusCode"] == 200
     assert not any(name.startswith("Access-Control-") for name in response["multiValueHeaders"])
+    assert_standard_headers(response, vary_origin=False)
+    # The api layer declares OPTIONS on every path; without CORS it is just another method.
+    _error(preflight, 405, "method_not_allowed")
+    assert header(preflight, "Allow") == "POST"
+    assert header(preflight, "Access-Control-Allow-Origin") is None
+    assert_standard_headers(preflight, vary_origin=False)
+
+
+@pytest.mark.parametrize(
+    ("origins", "vary_origin"), [("*", False), (f"{CORS_ORIGIN},*", True)], ids=["any", "mixed"]
+)
+def test_vary_origin_unless_every_origin_gets_the_same_answer(
+    api: ModuleType,
+    api_context: LambdaContext,
+    loader: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    origins: str,
+    vary_origin: bool,
+) -> None:
+    monkeypatch.setenv("CORS_ALLOWED_ORIGINS", origins)
+    handler = loader.load("api_handler")
+    response = call(
+        handler, api_context, api_event("GET", "/health", headers={"Origin": OTHER_ORIGIN})
+    )
+    preflight = call(handler, api_context, preflight_event("/health", OTHER_ORIGIN, "GET"))
+
+    for answer in (response, preflight):
+        assert header(answer, "Access-Control-Allow-Origin") == "*"
+        assert_standard_headers(answer, vary_origin=vary_origin)
 
 
 # POST /process
@@ -266,6 +408,55 @@ def test_a_body_that_is_not_utf8_json_is_a_400(
 
 
 @pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ('{"name": "x", "data": {"v": 1e999}}', "too large for a double"),
+        ('{"name": "x", "data": {"v": -1e999}}', "too large for a double"),
+        ('{"name": "x", "data": {"a": [{"b": [1.5, 1E400]}]}}', "too large for a double"),
+        ('{"name": "\\ud800", "data": {}}', "lone UTF-16 surrogate"),
+        ('{"name": "x", "data": {"\\udfff": 1}}', "lone UTF-16 surrogate"),
+        ('{"name": "x", "data": {"a": [["ok", "x\\ud800"]]}}', "lone UTF-16 surrogate"),
+        ('{"name": "x", "data": {"v": "\\udc00\\ud800"}}', "lone UTF-16 surrogate"),
+        ('{"name": "x", "data": {"\\ud800": 1e999}}', "too large for a double"),
+        ('"\\ud800"', "lone UTF-16 surrogate"),
+        ('[["\\udfff"]]', "lone UTF-16 surrogate"),
+    ],
+    ids=[
+        "overflow",
+        "negative-overflow",
+        "nested-overflow",
+        "surrogate-in-name",
+        "surrogate-in-key",
+        "surrogate-in-nested-list",
+        "reversed-pair",
+        "both",
+        "top-level-string",
+        "top-level-array",
+    ],
+)
+def test_json_with_no_canonical_form_is_a_400_naming_the_problem(
+    api: ModuleType, api_context: LambdaContext, body: str, problem: str
+) -> None:
+    # RFC 8259 sections 6 and 8.2 leave both to the parser; I-JSON (RFC 7493 sections 2.1
+    # and 2.2) refuses them. Either would have no UTF-8 canonical form to sign.
+    response = call(api, api_context, process_event(body, headers={**JSON, "Origin": CORS_ORIGIN}))
+    assert problem in _error(response, 400, "invalid_json")["message"]
+    assert_standard_headers(response, vary_origin=True)
+
+
+def test_json_at_the_edges_of_its_range_is_signed(
+    api: ModuleType, api_context: LambdaContext
+) -> None:
+    body = (
+        '{"name": "\\ud83d\\ude00 ok", "data": '
+        '{"max": 1.7976931348623157e308, "tiny": 1e-999, "big": -1E308}}'
+    )
+    response = call(api, api_context, process_event(body))
+    assert response["statusCode"] == 200, response["body"]
+    assert body_of(response)["name"] == "😀 ok"
+
+
+@pytest.mark.parametrize(
     "headers",
     [
         {},
@@ -353,16 +544,17 @@ def test_an_unknown_route_is_a_404(
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
     [
-        ("DELETE", "/health", "GET"),
-        ("POST", "/health", "GET"),
-        ("GET", "/process", "POST"),
-        ("PUT", "/process", "POST"),
-        ("DELETE", "/objects/uploads/a.csv", "GET"),
+        ("DELETE", "/health", "GET, OPTIONS"),
+        ("POST", "/health", "GET, OPTIONS"),
+        ("GET", "/process", "POST, OPTIONS"),
+        ("PUT", "/process", "POST, OPTIONS"),
+        ("DELETE", "/objects/uploads/a.csv", "GET, OPTIONS"),
     ],
 )
 def test_a_known_path_with_another_method_is_a_405_with_allow(
     api: ModuleType, api_context: LambdaContext, method: str, path: str, allow: str
 ) -> None:
+    # With CORS origins configured (API_ENV), each path also answers OPTIONS: its preflight.
     response = call(api, api_context, api_event(method, path))
     _error(response, 405, "method_not_allowed")
     assert header(response, "Allow") == allow
@@ -470,11 +662,22 @@ _EQUIVALENCE_CASES = {
     "400 malformed": process_event('{"name":', headers=_ALLOWED_ORIGIN),
     "400 duplicate key": process_event('{"name":"a","name":"b","data":{}}'),
     "400 bad base64": process_event("%%%", is_base64_encoded=True),
+    "400 overflowing number": process_event('{"name":"n","data":{"v":1e999}}'),
+    "400 lone surrogate": process_event('{"name":"n","data":{"v":"\\ud800"}}'),
     "413": process_event("x" * (MAX_BODY_BYTES + 1)),
     "415": process_event('{"name":"n","data":{}}', headers={"Content-Type": "text/plain"}),
     "422": process_event('{"name":5,"data":{}}', headers=_ALLOWED_ORIGIN),
     "no body": api_event("POST", "/process", body=None, headers=JSON),
 }
+
+
+def _through_the_resolver(
+    api: ModuleType, context: LambdaContext, event: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """What lambda_handler answers when POST /process goes through app.resolve."""
+    with monkeypatch.context() as patch:
+        patch.setattr(api, "_is_process_request", lambda _: False)
+        return call(api, context, copy.deepcopy(event))
 
 
 @pytest.mark.parametrize("case", sorted(_EQUIVALENCE_CASES))
@@ -483,7 +686,7 @@ def test_process_answers_exactly_as_the_resolver_would(
 ) -> None:
     event = _EQUIVALENCE_CASES[case]
     assert api._is_process_request(event)
-    expected = api.app.resolve(event, api_context)
+    expected = _through_the_resolver(api, api_context, event, monkeypatch)
 
     def not_the_resolver(*_: Any) -> Any:
         raise AssertionError("POST /process went through app.resolve")
@@ -500,7 +703,8 @@ def test_an_unexpected_error_in_process_answers_as_the_resolver_would(
 
     monkeypatch.setattr(api, "_api_key", explode)
     event = process_event('{"name":"x","data":{}}', headers=_ALLOWED_ORIGIN)
-    assert call(api, api_context, event) == api.app.resolve(event, api_context)
+    expected = _through_the_resolver(api, api_context, event, monkeypatch)
+    assert call(api, api_context, event) == expected
 
 
 def test_with_a_middleware_registered_process_goes_through_the_resolver(
@@ -529,40 +733,122 @@ def test_only_post_process_takes_the_short_path(api: ModuleType, method: str, pa
 
 # GET /objects/{key+}
 
+# Keys that need escaping in a URL path, each sent as a client must send it (object_path:
+# quote(key, safe="")) and as a REST API delivers it: still percent-encoded.
+HOSTILE_KEYS = {
+    "space": "uploads/x y.csv",
+    "plus": "uploads/a+b.csv",
+    "percent": "uploads/100%.csv",
+    "escape-lookalike": "uploads/a%20b.csv",
+    "hash": "uploads/issue#9.csv",
+    "question-mark": "uploads/why?.csv",
+    "nested-slashes": "uploads/a/b//c/",
+    "nul": "uploads/nul\x00.csv",
+    "newline": "uploads/line\nbreak.csv",
+    "carriage-return-tab": "uploads/cr\r\ttab.csv",
+    "accents": "uploads/café/résumé.csv",
+    "cjk": "uploads/日本/データ.csv",
+    "emoji": "uploads/😀 🚀.csv",
+}
+
+
+def _store_result(s3: Any, key: str, document: dict[str, Any]) -> None:
+    s3.put_object(Bucket=NAMES.upload_bucket, Key=f"results/{key}.json", Body=json.dumps(document))
+
 
 def test_a_missing_result_is_a_404(api: ModuleType, api_context: LambdaContext) -> None:
-    event = api_event(
-        "GET", "/objects/uploads/none.csv", path_parameters={"key": "uploads/none.csv"}
-    )
+    event = api_event("GET", object_path("uploads/none.csv"))
     _error(call(api, api_context, event), 404, "not_found")
 
 
-def test_a_stored_result_is_returned(api: ModuleType, api_context: LambdaContext, s3: Any) -> None:
-    document = {"key": "uploads/x y.csv", "size": 3, "sha256": "abc"}
-    s3.put_object(
-        Bucket=NAMES.upload_bucket, Key="results/uploads/x y.csv.json", Body=json.dumps(document)
-    )
-    event = api_event("GET", "/objects/uploads/x y.csv", path_parameters={"key": "uploads/x y.csv"})
+@pytest.mark.parametrize("key", HOSTILE_KEYS.values(), ids=HOSTILE_KEYS.keys())
+def test_a_stored_result_is_returned_for_a_percent_encoded_key(
+    api: ModuleType, api_context: LambdaContext, s3: Any, key: str
+) -> None:
+    document = {"key": key, "size": 3, "sha256": "abc"}
+    _store_result(s3, key, document)
+    event = api_event("GET", object_path(key))
+    assert "%" in event["pathParameters"]["key"]  # delivered encoded, as AWS delivers it
 
     response = call(api, api_context, event)
 
-    assert response["statusCode"] == 200
-    assert body_of(response) == {
-        "key": "uploads/x y.csv",
-        "result": document,
-        "requestId": REQUEST_ID,
-    }
+    assert response["statusCode"] == 200, response["body"]
+    assert body_of(response) == {"key": key, "result": document, "requestId": REQUEST_ID}
 
 
-def test_the_key_falls_back_to_the_path_without_path_parameters(
+def test_slashes_may_be_sent_raw_or_encoded(
     api: ModuleType, api_context: LambdaContext, s3: Any
 ) -> None:
-    s3.put_object(Bucket=NAMES.upload_bucket, Key="results/uploads/p.csv.json", Body=b"{}")
-    response = call(api, api_context, api_event("GET", "/objects/uploads/p.csv"))
-    assert body_of(response)["key"] == "uploads/p.csv"
+    key = "uploads/dir/x y.csv"
+    _store_result(s3, key, {"n": 1})
+    for path in (object_path(key), "/objects/" + quote(key, safe="/")):
+        assert body_of(call(api, api_context, api_event("GET", path)))["key"] == key
+
+
+def test_a_plus_in_the_path_is_a_plus_not_a_space(
+    api: ModuleType, api_context: LambdaContext, s3: Any
+) -> None:
+    _store_result(s3, "uploads/a+b.csv", {"which": "plus"})
+    _store_result(s3, "uploads/a b.csv", {"which": "space"})
+    for path in ("/objects/uploads/a+b.csv", "/objects/uploads%2Fa%2Bb.csv"):
+        response = call(api, api_context, api_event("GET", path))
+        assert body_of(response)["result"] == {"which": "plus"}, path
+    spaced = call(api, api_context, api_event("GET", "/objects/uploads/a%20b.csv"))
+    assert body_of(spaced)["result"] == {"which": "space"}
+
+
+def test_the_key_falls_back_to_the_encoded_path_without_path_parameters(
+    api: ModuleType, api_context: LambdaContext, s3: Any
+) -> None:
+    key = "uploads/p q+é.csv"
+    _store_result(s3, key, {})
+    event = api_event("GET", object_path(key))
+    event["pathParameters"] = None
+    assert body_of(call(api, api_context, event))["key"] == key
+
+
+@pytest.mark.parametrize(
+    ("encoded", "problem"),
+    [
+        ("uploads%2F100%.csv", "hexadecimal"),
+        ("uploads%2Fa%2", "hexadecimal"),
+        ("uploads%2F%zz.csv", "hexadecimal"),
+        ("uploads%2F%%41.csv", "hexadecimal"),
+        ("uploads%2F%FF.csv", "UTF-8"),
+        ("uploads%2F%C3%28.csv", "UTF-8"),
+        ("uploads%2F%C0%AF.csv", "UTF-8"),  # overlong "/"
+        ("uploads%2F%ED%A0%80.csv", "UTF-8"),  # an encoded UTF-16 surrogate
+    ],
+    ids=[
+        "bare-percent",
+        "truncated-escape",
+        "non-hex-escape",
+        "double-percent",
+        "invalid-byte",
+        "invalid-sequence",
+        "overlong",
+        "surrogate",
+    ],
+)
+@pytest.mark.parametrize("source", ["path-parameter", "path"])
+def test_a_malformed_or_non_utf8_escape_is_a_400_naming_it(
+    api: ModuleType, api_context: LambdaContext, encoded: str, problem: str, source: str
+) -> None:
+    event = api_event("GET", f"/objects/{encoded}")
+    if source == "path":
+        event["pathParameters"] = None
+    body = _error(call(api, api_context, event), 400, "invalid_path")
+    assert problem in body["message"]
+
+
+def test_a_lone_surrogate_in_the_event_is_a_400(
+    api: ModuleType, api_context: LambdaContext
+) -> None:
+    # Lambda's event is JSON, so it can carry "\ud800", which is no text at all.
+    event = api_event("GET", "/objects/uploads%2Fx.csv", path_parameters={"key": "uploads/\ud800"})
+    _error(call(api, api_context, event), 400, "invalid_path")
 
 
 def test_a_key_too_long_for_a_result_is_a_422(api: ModuleType, api_context: LambdaContext) -> None:
-    key = "uploads/" + "k" * 1020
-    event = api_event("GET", f"/objects/{key}", path_parameters={"key": key})
+    event = api_event("GET", object_path("uploads/" + "k" * 1020))
     assert _error(call(api, api_context, event), 422, "validation_error")["field"] == "key"

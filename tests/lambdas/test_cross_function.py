@@ -14,7 +14,7 @@ import pytest
 
 from shared.packaging import COMMON_FOLDER, LAMBDAS_DIR
 from shared.packaging import FUNCTIONS as PACKAGED_FUNCTIONS
-from tests.lambdas.support import NAMES, api_event, s3_event, s3_record
+from tests.lambdas.support import NAMES, api_event, object_path, s3_event, s3_record
 from tooling.local.functions import LambdaContext
 
 FUNCTIONS = ("s3_processor", "api_handler")
@@ -65,7 +65,18 @@ def test_both_functions_map_keys_to_the_same_result_key(
         assert api.result_keys.result_key_for(key, "results/") == expected
 
 
-@pytest.mark.parametrize("key", SAMPLE_KEYS[:4])
+# Keys the processor writes results for, each needing some escape in a notification (form
+# encoding) or in a URL path (percent encoding), or both.
+ROUND_TRIP_KEYS = (
+    *SAMPLE_KEYS[:4],
+    "uploads/100% done #1?.csv",
+    "uploads/line\nbreak and\ttab.csv",
+    "uploads/nul\x00byte.bin",
+    "uploads/日本/😀 é+.txt",
+)
+
+
+@pytest.mark.parametrize("key", ROUND_TRIP_KEYS)
 def test_a_result_the_processor_wrote_is_served_by_the_api(
     processor: ModuleType,
     api: ModuleType,
@@ -77,14 +88,12 @@ def test_a_result_the_processor_wrote_is_served_by_the_api(
     version = s3.put_object(
         Bucket=NAMES.upload_bucket, Key=key, Body=b"payload", ContentType="text/plain"
     )
+    # S3 hands the key over form-encoded; a REST API hands the path over percent-encoded, as
+    # the client sent it (object_path: quote(key, safe="")).
     processor.lambda_handler(
         s3_event(s3_record(key, version_id=version["VersionId"])), processor_context
     )
-
-    # API Gateway hands the greedy path parameter over URL-decoded.
-    response = api.lambda_handler(
-        api_event("GET", f"/objects/{key}", path_parameters={"key": key}), api_context
-    )
+    response = api.lambda_handler(api_event("GET", object_path(key)), api_context)
 
     assert response["statusCode"] == 200
     body = json.loads(response["body"])

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import pytest
 
-from tooling.local.api_gateway import LocalApiGateway, match_route
+from tooling.handler_bench import API_ENV
+from tooling.local.api_gateway import LocalApiGateway, match_route, serve
+from tooling.local.functions import LambdaContext, load_handler
 
 DOCUMENTED_EVENT = Path(__file__).parents[1] / "lambdas" / "events" / "apigw_rest_proxy.json"
+CONFIGURED_ORIGIN = API_ENV["CORS_ALLOWED_ORIGINS"]
 SIGNED = (
     "Authorization",
     "AWS4-HMAC-SHA256 Credential=local/20261127/us-east-1/execute-api/aws4_request, "
@@ -93,7 +99,8 @@ def test_greedy_path_parameters_query_strings_and_signed_caller(
     gateway.handle("GET", "/prod/objects/uploads/a%20b%2Bc/%C3%A9.csv?x=1&x=2&y=", [SIGNED], b"")
     (event,) = recorder.events
     assert event["resource"] == "/objects/{key+}"
-    assert event["pathParameters"] == {"key": "uploads/a b+c/é.csv"}
+    # Still percent-encoded, as a REST API passes it (see the adapter's module docstring).
+    assert event["pathParameters"] == {"key": "uploads/a%20b%2Bc/%C3%A9.csv"}
     assert event["queryStringParameters"] == {"x": "2", "y": ""}
     assert event["multiValueQueryStringParameters"] == {"x": ["1", "2"], "y": [""]}
     assert event["requestContext"]["identity"]["accessKey"] == "local"
@@ -151,3 +158,128 @@ def test_routes_come_from_the_shared_route_table() -> None:
     assert matched is not None and matched.route.path == "/objects/{key+}"
     assert match_route("POST", "/health") is None
     assert match_route("GET", "/objects/") is None
+
+
+# Keys that need percent-encoding in a path, sent as a client must send them.
+ENCODED_KEYS = {
+    "space": "uploads/a b.csv",
+    "plus": "uploads/a+b.csv",
+    "percent": "uploads/100%.csv",
+    "hash": "uploads/issue#9.csv",
+    "question-mark": "uploads/why?.csv",
+    "slash": "uploads/dir/file.csv",
+    "nul": "uploads/nul\x00.csv",
+    "newline": "uploads/line\nbreak.csv",
+    "accents": "uploads/café.csv",
+    "cjk": "uploads/日本.csv",
+    "emoji": "uploads/😀.csv",
+}
+
+
+@pytest.fixture
+def served(recorder: Recorder) -> Iterator[str]:
+    """The recording gateway on a real HTTP port; yields the stage URL."""
+    gateway = LocalApiGateway(recorder, context_factory=lambda request_id: request_id)
+    with serve(gateway, port=0) as url:
+        yield url
+
+
+def _raw_request(
+    url: str, method: str, target: str, headers: dict[str, str] | None = None
+) -> http.client.HTTPResponse:
+    """Send `target` byte for byte (urllib would not be asked to re-encode anything)."""
+    parsed = urlsplit(url)
+    connection = http.client.HTTPConnection(parsed.hostname or "", parsed.port, timeout=10)
+    connection.request(method, f"{parsed.path}{target}", headers=headers or {})
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    return response
+
+
+@pytest.mark.parametrize("key", ENCODED_KEYS.values(), ids=ENCODED_KEYS.keys())
+def test_the_path_reaches_the_function_as_the_client_encoded_it(
+    served: str, recorder: Recorder, key: str
+) -> None:
+    encoded = quote(key, safe="")
+    response = _raw_request(served, "GET", f"/objects/{encoded}", dict([SIGNED]))
+
+    assert response.status == 200
+    (event,) = recorder.events
+    assert event["path"] == f"/objects/{encoded}"
+    assert event["pathParameters"] == {"key": encoded}
+    assert event["requestContext"]["path"] == f"/prod/objects/{encoded}"
+    assert event["resource"] == "/objects/{key+}"
+
+
+def test_a_preflight_needs_no_signature_on_any_declared_path(
+    served: str, recorder: Recorder
+) -> None:
+    preflight = {"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"}
+    for target in ("/health", "/process", "/objects/uploads%2Fa.csv"):
+        assert _raw_request(served, "OPTIONS", target, preflight).status == 200, target
+    assert [event["httpMethod"] for event in recorder.events] == ["OPTIONS"] * 3
+    # Undeclared paths are still refused before the function, OPTIONS or not.
+    assert _raw_request(served, "OPTIONS", "/nowhere", preflight).status == 403
+    assert len(recorder.events) == 3
+
+
+@pytest.fixture(scope="module")
+def handler_behind_gateway() -> Iterator[str]:
+    """The real API handler, with CORS origins configured, behind the adapter on a real port.
+    A preflight calls no AWS service, so no emulator is needed."""
+    environment = {
+        **API_ENV,
+        "SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x",
+    }
+    api = load_handler("api_handler", environment)
+    gateway = LocalApiGateway(api.lambda_handler, context_factory=_context)
+    with serve(gateway, port=0) as url:
+        yield url
+
+
+def _context(request_id: str) -> LambdaContext:
+    return LambdaContext(
+        function_name="api-handler",
+        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:api-handler:live",
+        log_group_name="/aws/lambda/api-handler",
+        aws_request_id=request_id,
+    )
+
+
+@pytest.mark.parametrize("target", ["/health", "/process", "/objects/uploads%2Fa%20b.csv"])
+def test_a_browser_preflight_from_a_configured_origin_is_allowed(
+    handler_behind_gateway: str, target: str
+) -> None:
+    response = _raw_request(
+        handler_behind_gateway,
+        "OPTIONS",
+        target,
+        {
+            "Origin": CONFIGURED_ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type,x-amz-date",
+        },
+    )
+
+    assert 200 <= response.status < 300
+    assert response.getheader("Access-Control-Allow-Origin") == CONFIGURED_ORIGIN
+    assert "POST" in (response.getheader("Access-Control-Allow-Methods") or "")
+    assert response.getheader("Vary") == "Origin"
+    assert response.getheader("Cache-Control") == "no-store"
+    assert response.getheader("X-Content-Type-Options") == "nosniff"
+
+
+def test_a_browser_preflight_from_another_origin_gets_no_allow_origin(
+    handler_behind_gateway: str,
+) -> None:
+    response = _raw_request(
+        handler_behind_gateway,
+        "OPTIONS",
+        "/process",
+        {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+
+    assert response.getheader("Access-Control-Allow-Origin") is None
+    assert response.getheader("Vary") == "Origin"
+    assert response.getheader("Cache-Control") == "no-store"

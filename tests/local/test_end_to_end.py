@@ -16,7 +16,8 @@ from tooling.local.smoke import run_smoke
 
 
 def _result(env: LocalEnvironment, key: str) -> dict[str, Any]:
-    response = call_api("GET", f"{env.api_url}/objects/{quote(key)}")
+    # Every reserved character escaped, `/` included: the encoding a client should use.
+    response = call_api("GET", f"{env.api_url}/objects/{quote(key, safe='')}")
     assert response.status == 200, (key, response.status, response.body[:200])
     result: dict[str, Any] = response.json()["result"]
     return result
@@ -74,7 +75,7 @@ def test_the_smoke_journey(env: LocalEnvironment) -> None:
     steps = run_smoke(env)
     assert [(step.name, step.passed) for step in steps] == [
         ("GET /health answers 200", True),
-        ("an upload is processed and its result served", True),
+        ("an upload is processed and its result served by its encoded path", True),
         ("a redelivered event is processed once", True),
         ("bad requests are rejected (400, 422, 403)", True),
         ("no event was dead-lettered", True),
@@ -103,6 +104,29 @@ def test_concurrent_uploads_are_each_processed_exactly_once(env: LocalEnvironmen
     records = env.client("dynamodb").scan(TableName=env.resources.table_name)["Items"]
     concurrent = [r for r in records if "concurrent/file" in json.dumps(r)]
     assert len(concurrent) == len(bodies)
+
+
+# moto's server cannot store a key holding a newline (PutObject answers 404: its URL routing
+# does not match one), so that key's round trip runs on in-process moto instead, in
+# tests/lambdas/test_cross_function.py; AWS itself accepts such keys.
+ESCAPED_KEYS = (
+    f"{UPLOAD_PREFIX}escapes/a b+c.csv",
+    f"{UPLOAD_PREFIX}escapes/100% #1?.csv",
+    f"{UPLOAD_PREFIX}escapes/a%20b.csv",
+    f"{UPLOAD_PREFIX}escapes/nul\x00 cr\r tab\t.csv",
+    f"{UPLOAD_PREFIX}escapes/café/日本/😀.csv",
+)
+
+
+def test_a_result_is_served_by_its_percent_encoded_path(env: LocalEnvironment) -> None:
+    s3 = env.client("s3")
+    bodies = {key: key.encode("utf-8") for key in ESCAPED_KEYS}
+    for key, body in bodies.items():
+        s3.put_object(Bucket=env.resources.bucket_name, Key=key, Body=body)
+    assert env.poller.wait_until_idle(60)
+    for key, body in bodies.items():
+        result = _result(env, key)
+        assert (result["key"], result["sha256"]) == (key, hashlib.sha256(body).hexdigest())
 
 
 def test_a_failing_processor_retries_then_dead_letters_the_event(env: LocalEnvironment) -> None:
@@ -134,5 +158,5 @@ def test_a_failing_processor_retries_then_dead_letters_the_event(env: LocalEnvir
     )
     assert record["responseContext"]["functionError"] == "Unhandled"
     assert env.poller.stats.failed_attempts - before == attempts
-    response = call_api("GET", f"{env.api_url}/objects/{quote(key)}")
+    response = call_api("GET", f"{env.api_url}/objects/{quote(key, safe='')}")
     assert response.status == 404

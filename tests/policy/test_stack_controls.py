@@ -419,6 +419,61 @@ def test_every_method_but_get_health_requires_authorization() -> None:
     assert "POST /process (post-process) requires no authorization" in found[0]
 
 
+def _method(name: str, resource_id: str, http_method: str, rest_api: str = "a1") -> Res:
+    props = {
+        "restApi": rest_api,
+        "resourceId": resource_id,
+        "httpMethod": http_method,
+        "authorization": "NONE",
+    }
+    return Res("aws:apigateway/method:Method", name, props, "api", {"restApi": ["api"]})
+
+
+def _resource(name: str, resource_id: str, path_part: str, rest_api: str = "a1") -> Res:
+    props = {"id": resource_id, "parentId": "root", "pathPart": path_part, "restApi": rest_api}
+    return Res("aws:apigateway/resource:Resource", name, props, "api", {"restApi": ["api"]})
+
+
+def test_the_cors_preflight_of_a_route_needs_no_authorization() -> None:
+    preflights = [
+        _method("options-health", "r1", "OPTIONS"),
+        _method("options-process", "r2", "OPTIONS"),
+    ]
+    assert violations("SLS.api-authorization", stack_args([*api(), *preflights])) == []
+    # A public route that is not a preflight still fails, preflights beside it or not.
+    found = violations(
+        "SLS.api-authorization", stack_args([*api(authorization="NONE"), *preflights])
+    )
+    assert len(found) == 1
+    assert "POST /process (post-process) requires no authorization" in found[0]
+
+
+def test_an_options_method_that_is_no_route_s_preflight_needs_authorization() -> None:
+    # Alone on its path, OPTIONS is an operation of its own, not a preflight.
+    alone = [*api(), _resource("admin", "r3", "admin"), _method("options-admin", "r3", "OPTIONS")]
+    found = violations("SLS.api-authorization", stack_args(alone))
+    assert len(found) == 1
+    assert "OPTIONS /admin (options-admin) requires no authorization" in found[0]
+    # Another REST API's route on the same path does not make it one.
+    other_api = Res(
+        "aws:apigateway/restApi:RestApi", "other", {"id": "a2", "rootResourceId": "root2"}, "api"
+    )
+    elsewhere = [
+        *api(),
+        other_api,
+        Res(
+            "aws:apigateway/resource:Resource",
+            "other-process",
+            {"id": "r9", "parentId": "root2", "pathPart": "process", "restApi": "a2"},
+            "api",
+        ),
+        _method("other-options-process", "r9", "OPTIONS", rest_api="a2"),
+    ]
+    found = violations("SLS.api-authorization", stack_args(elsewhere))
+    assert len(found) == 1
+    assert "OPTIONS /process (other-options-process)" in found[0]
+
+
 def test_secrets_manager_1_requires_a_rotation_schedule() -> None:
     secret = Res(
         "aws:secretsmanager/secret:Secret",

@@ -1,12 +1,22 @@
 """An HTTP server on 127.0.0.1 that does what API Gateway does in front of the API handler.
 
-For each request it finds the route (shared.api_routes, the same table the api layer deploys),
-applies what the deployed API applies before the function runs (the route must exist for the
-method, a non-public route needs a SigV4 `Authorization` header, the POST /process body must be
-a JSON object, payloads over 10 MB are refused) and builds the REST API proxy event (payload
-format 1.0) the function receives: path parameters, query strings, single- and multi-value
-headers, base64 bodies, request context with a fresh request id. The function's response
-becomes the HTTP response.
+For each request it finds the route (shared.api_routes, the same table the api layer deploys,
+the derived public OPTIONS routes for CORS preflights included), applies what the deployed API
+applies before the function runs (the route must exist for the method, a non-public route
+needs a SigV4 `Authorization` header, the POST /process body must be a JSON object, payloads
+over 10 MB are refused) and builds the REST API proxy event (payload format 1.0) the function
+receives: path parameters, query strings, single- and multi-value headers, base64 bodies,
+request context with a fresh request id. The function's response becomes the HTTP response.
+
+The path is passed on undecoded. A REST API puts the path exactly as the client sent it,
+still percent-encoded, into `path`, `requestContext.path` and `pathParameters` (HTTP APIs
+decode them; this is a REST API): serverless/serverless#5037 shows `/posts/%40` arriving as
+`%40` in `pathParameters`, and dherault/serverless-offline#638 is an emulator that decoded
+them where AWS does not, hiding the bug this adapter must expose. So routes are matched on the
+raw request target (http.server's `self.path`, minus the stage) and the matched text is passed
+as it is: `%2F` inside `{key+}` is part of the key, not a separator. Whether API Gateway itself
+refuses a malformed escape such as `%zz` in a path is not documented (it answers 400 for one
+in a query string, adamchainz/apig-wsgi#102); here it reaches the function, which answers 400.
 
 Signatures are not verified: the emulator accepts any credentials, so the check is only that a
 caller signs at all, as the deployed API requires. One request runs at a time, as in one Lambda
@@ -26,7 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from shared.api_routes import PROCESS_BODY_SCHEMA, ROUTES, Route
 from shared.naming import API_STAGE_NAME
@@ -63,11 +73,12 @@ _PATTERNS = [(route, _route_pattern(route)) for route in ROUTES]
 
 
 def match_route(method: str, path: str) -> MatchedRoute | None:
-    """The declared route for `method` and the (undecoded) `path`, or None."""
+    """The declared route for `method` and the still-encoded `path`, with its path parameters
+    as encoded as they came (see the module docstring), or None."""
     for route, pattern in _PATTERNS:
         found = pattern.match(path)
         if found and route.method == method:
-            return MatchedRoute(route, {k: unquote(v) for k, v in found.groupdict().items()})
+            return MatchedRoute(route, found.groupdict())
     return None
 
 

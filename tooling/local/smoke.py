@@ -27,7 +27,9 @@ class Step:
 
 
 def _wait_for_result(env: LocalEnvironment, key: str, timeout_seconds: float) -> ApiResponse:
-    url = f"{env.api_url}/objects/{quote(key)}"
+    # Every reserved character escaped, `/` included, as a client should; the local API passes
+    # the path on still encoded, as API Gateway does, and the handler decodes it.
+    url = f"{env.api_url}/objects/{quote(key, safe='')}"
     deadline = time.monotonic() + timeout_seconds
     while True:
         response = call_api("GET", url)
@@ -67,10 +69,15 @@ def run_smoke(env: LocalEnvironment, timeout_seconds: float = 30.0) -> list[Step
         response = _wait_for_result(env, SMOKE_KEY, timeout_seconds)
         if response.status != 200:
             return False, f"GET /objects/... answered {response.status} {response.body[:200]!r}"
-        result = response.json()["result"]
+        served = response.json()
+        result = served["result"]
         expected = hashlib.sha256(SMOKE_BODY).hexdigest()
-        ok = result["sha256"] == expected and result["size"] == len(SMOKE_BODY)
-        return ok, f"sha256 {result['sha256'][:16]}... size {result['size']}"
+        ok = (
+            served["key"] == SMOKE_KEY
+            and result["sha256"] == expected
+            and result["size"] == len(SMOKE_BODY)
+        )
+        return ok, f"key {served['key']!r}, sha256 {result['sha256'][:16]}... size {result['size']}"
 
     def duplicate_processed_once() -> tuple[bool, str]:
         # S3 delivers at least once: hand the processor the very same event again.
@@ -105,7 +112,7 @@ def run_smoke(env: LocalEnvironment, timeout_seconds: float = 30.0) -> list[Step
         )
 
     step("GET /health answers 200", health)
-    if step("an upload is processed and its result served", upload_and_read):
+    if step("an upload is processed and its result served by its encoded path", upload_and_read):
         step("a redelivered event is processed once", duplicate_processed_once)
     step("bad requests are rejected (400, 422, 403)", bad_requests)
     step("no event was dead-lettered", dead_letter_queue_empty)
