@@ -12,9 +12,10 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
+from jsonschema import Draft4Validator
 
 from tooling.handler_bench import API_ENV
-from tooling.local.api_gateway import LocalApiGateway, match_route, serve
+from tooling.local.api_gateway import LocalApiGateway, match_route, matches_body_model, serve
 from tooling.local.functions import LambdaContext, load_handler
 
 DOCUMENTED_EVENT = Path(__file__).parents[1] / "lambdas" / "events" / "apigw_rest_proxy.json"
@@ -283,3 +284,23 @@ def test_a_browser_preflight_from_another_origin_gets_no_allow_origin(
     assert response.getheader("Access-Control-Allow-Origin") is None
     assert response.getheader("Vary") == "Origin"
     assert response.getheader("Cache-Control") == "no-store"
+
+
+def test_bodies_are_validated_against_the_apis_draft_04_model() -> None:
+    # The model API Gateway applies to POST /process: a JSON object, nothing more.
+    assert matches_body_model(b'{"name": "x", "data": {}}')
+    assert matches_body_model(b"{}")
+    for body in (b"[1]", b'"text"', b"42", b"null", b"{oops", b"\xff", b'{"a": NaN}'):
+        assert not matches_body_model(body), body
+    # A stricter model is enforced as API Gateway's draft-04 validator would.
+    stricter = Draft4Validator(
+        {
+            "$schema": "http://json-schema.org/draft-04/schema#",
+            "type": "object",
+            "required": ["name"],
+            "properties": {"name": {"type": "string", "maxLength": 3}},
+        }
+    )
+    assert matches_body_model(b'{"name": "abc"}', stricter)
+    assert not matches_body_model(b'{"name": "abcd"}', stricter)
+    assert not matches_body_model(b"{}", stricter)

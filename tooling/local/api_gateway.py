@@ -38,6 +38,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from jsonschema import Draft4Validator
+
 from shared.api_routes import PROCESS_BODY_SCHEMA, ROUTES, Route
 from shared.naming import API_STAGE_NAME
 from tooling.local.emulator import EMULATOR_ACCOUNT_ID, LOOPBACK, ensure_port_free
@@ -173,17 +175,25 @@ def _gateway_error(status: int, message: str, request_id: str) -> GatewayRespons
     )
 
 
-# The JSON Schema types a request model's top level can name, as Python types.
-_SCHEMA_TYPES: dict[str, type] = {"object": dict, "array": list, "string": str}
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
 
 
-def _matches_body_model(body: bytes) -> bool:
-    """What API Gateway's body validation checks here: JSON of the model's top-level type."""
+# API Gateway validates a request body against the method's model, a JSON Schema draft-04
+# document, and answers 400 {"message": "Invalid request body"} before invoking anything when it
+# does not match or is not JSON (Use request validation in API Gateway,
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-method-request-validation.html).
+# The same model (shared.api_routes) is checked here with a draft-04 validator.
+_PROCESS_BODY_VALIDATOR = Draft4Validator(PROCESS_BODY_SCHEMA)
+
+
+def matches_body_model(body: bytes, validator: Draft4Validator = _PROCESS_BODY_VALIDATOR) -> bool:
+    """Whether API Gateway's body validation lets `body` through to the function."""
     try:
-        value = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        value = json.loads(body, parse_constant=_reject_constant)
+    except ValueError:  # JSONDecodeError, non-UTF-8 bytes, NaN and Infinity
         return False
-    return isinstance(value, _SCHEMA_TYPES[str(PROCESS_BODY_SCHEMA["type"])])
+    return bool(validator.is_valid(value))
 
 
 class LocalApiGateway:
@@ -221,7 +231,7 @@ class LocalApiGateway:
             SIGV4_PREFIX
         ):
             return _gateway_error(403, "Missing Authentication Token", request_id)
-        if matched.route.validate_body and not _matches_body_model(body):
+        if matched.route.validate_body and not matches_body_model(body):
             return _gateway_error(400, "Invalid request body", request_id)
         event = build_event(
             method=method,
