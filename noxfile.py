@@ -103,6 +103,20 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "tooling.handler_bench", *session.posargs)
 
 
+@nox.session(python=PYTHON, default=False)
+def preflight(session: nox.Session) -> None:
+    """Check tools, login and account before a deploy: -- --stack S [--target aws|local]."""
+    _install(session)
+    session.run("python", "-m", "tooling.preflight", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def verify(session: nox.Session) -> None:
+    """Prove a deployed environment works end to end: -- --stack S [--target aws|local]."""
+    _install(session)
+    session.run("python", "-m", "tooling.verify", *session.posargs)
+
+
 # Deployment sessions: tooling/orchestrator does the work; options go after `--`
 # (--stack, --target local|aws, ...). Exit codes are listed in the README.
 def _orchestrate(session: nox.Session, command: str) -> None:
@@ -112,13 +126,13 @@ def _orchestrate(session: nox.Session, command: str) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def deploy_all(session: nox.Session) -> None:
-    """Deploy every layer in order, fail-fast, report in build/ (-- --resume: retry the rest)."""
+    """Preflight, then deploy every layer in order, fail-fast (-- --resume, --skip-preflight)."""
     _orchestrate(session, "deploy-all")
 
 
 @nox.session(python=PYTHON, default=False)
 def deploy(session: nox.Session) -> None:
-    """Deploy one layer: -- <layer> (refused while an upstream was never deployed)."""
+    """Preflight, then deploy one layer: -- <layer> (refused while an upstream is missing)."""
     _orchestrate(session, "deploy")
 
 

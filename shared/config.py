@@ -10,6 +10,7 @@ user error whose message names the key and how to fix it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,17 @@ LOG_RETENTION_DAYS = (
     3288,
     3653,
 )
+
+
+# What an address SNS can deliver e-mail to looks like: one @, a dot in the domain, no spaces.
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def email_problem(address: str) -> str | None:
+    """Why `address` is not an e-mail address, or None when it is one."""
+    if EMAIL_PATTERN.match(address):
+        return None
+    return f"{address!r}, which is not an e-mail address"
 
 
 # Config keys holding a function's reserved concurrency end so; -1 in them means "none".

@@ -8,22 +8,19 @@ CloudWatch dashboard showing all of them. Reads names from every other layer.
 """
 
 import json
-import re
 
 import pulumi
 import pulumi_aws as aws
 
 from shared.aws_context import current_location
 from shared.components.alarm_group import AlarmGroup, AlarmGroupArgs, AlarmSpec, lambda_alarm_specs
-from shared.config import ConfigError, LayerConfig
+from shared.config import ConfigError, LayerConfig, email_problem
 from shared.exports import export_outputs
 from shared.manifest import MANIFEST
 from shared.naming import ResourceNames
 from shared.policies import alarm_topic_policy
 from shared.references import UpstreamOutputs
 from shared.tags import apply_standard_tags
-
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 layer = MANIFEST.layer("observability")
 config = LayerConfig(layer)
@@ -35,9 +32,9 @@ error_threshold = config.integer("error_threshold", minimum=0, maximum=10_000)
 duration_p99_ms = config.integer("duration_p99_threshold_ms", minimum=1, maximum=900_000)
 alarm_emails = config.string_list("alarm_emails")
 for address in alarm_emails:
-    if not EMAIL_PATTERN.match(address):
+    if problem := email_problem(address):
         raise ConfigError(
-            f"{layer.project}:alarm_emails holds {address!r}, which is not an e-mail address; "
+            f"{layer.project}:alarm_emails holds {problem}; "
             "fix the list with: pulumi config set --path 'alarm_emails[0]' you@example.com"
         )
 

@@ -6,7 +6,7 @@ import io
 import json
 import shutil
 import urllib.error
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from tooling.orchestrator import automation
 from tooling.orchestrator.cli import build_parser, main
 from tooling.orchestrator.engine import Engine
 from tooling.orchestrator.memory import InMemoryEngine
-from tooling.orchestrator.orchestrator import ExitCode
+from tooling.orchestrator.orchestrator import ExitCode, Preflight
 from tooling.orchestrator.targets import Target
 
 
@@ -35,25 +35,26 @@ class Run:
         self.err = make_console()
         self.targets: list[Target] = []
         self.policy_packs: list[Sequence[str]] = []
-        # The layers each account check was asked about (it reaches no AWS here).
-        self.account_checked: list[list[str]] = []
+        # (layers, refuse) of each preflight the run asked for (it reaches no AWS here).
+        self.preflights: list[tuple[list[str], bool]] = []
 
     def factory(self, target: Target, stack: str, policy_packs: Sequence[str]) -> Engine:
         self.targets.append(target)
         self.policy_packs.append(policy_packs)
         return self.engine
 
-    def account_checks(
-        self, target: Target, stack: str, console: Console
-    ) -> Callable[[Sequence[str]], None]:
-        return lambda layers: self.account_checked.append(list(layers))
+    def preflight(self, target: Target, stack: str, console: Console, root: Path) -> Preflight:
+        def record(layers: Sequence[str], *, refuse: bool) -> None:
+            self.preflights.append((list(layers), refuse))
+
+        return record
 
     def __call__(self, *argv: str, environ: dict[str, str] | None = None) -> int:
         return main(
             list(argv),
             repo_root=self.root,
             engine_factory=self.factory,
-            account_checks_factory=self.account_checks,
+            preflight_factory=self.preflight,
             console=self.out,
             error_console=self.err,
             environ={"AWS_ENDPOINT_URL": self.emulator_url} if environ is None else environ,
@@ -248,3 +249,19 @@ def test_the_local_target_refuses_when_no_emulator_answers(run: Run) -> None:
     assert "nothing answers there" in run.stderr
     assert "nox -s local -- --emulator-only" in run.stderr
     assert run.engine.calls == []
+
+
+def test_deploys_refuse_on_the_preflight_and_previews_only_report_it(run: Run) -> None:
+    assert run("deploy-all") == 0
+    assert run("deploy", "security") == 0
+    assert run("preview-all") == 0
+    assert run.preflights == [
+        (list(MANIFEST.order), True),
+        (["security"], True),
+        (list(MANIFEST.order), False),
+    ]
+
+
+def test_skip_preflight_runs_none(run: Run) -> None:
+    assert run("deploy-all", "--skip-preflight") == 0
+    assert run.preflights == []

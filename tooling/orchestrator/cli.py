@@ -39,19 +39,20 @@ from tooling.orchestrator.targets import (
     UnavailableError,
     make_target,
 )
-from tooling.preflight.concurrency import (
-    ConcurrencyRefusedError,
-    check_reservations,
-    planned_reservations,
-    stack_settings,
+from tooling.orchestrator.orchestrator import Preflight
+from tooling.preflight.checks import (
+    PREFLIGHT_REPORT,
+    PreflightContext,
+    preflight_context,
+    run_preflight,
 )
 
 # The product's security baseline (policy/), relative to the repository root.
 BASELINE_POLICY_PACK = "policy"
 
 EngineFactory = Callable[[Target, str, Sequence[str]], Engine]
-# Given the target, the stack and the console: what to check before layers are deployed.
-AccountChecksFactory = Callable[[Target, str, Console], Callable[[Sequence[str]], None]]
+# Given the target, the stack, the console and the repository: the preflight of a run.
+PreflightFactory = Callable[[Target, str, Console, Path], Preflight]
 
 # The stack name becomes part of every physical name (see README): keep the same rule.
 STACK_NAME = re.compile(r"^[a-z0-9-]{1,12}$")
@@ -68,39 +69,29 @@ def automation_engine(target: Target, stack: str, policy_packs: Sequence[str]) -
     return engine
 
 
-def account_checks(target: Target, stack: str, console: Console) -> Callable[[Sequence[str]], None]:
-    """What is checked in the account before layers are deployed there (tooling/preflight)."""
+def run_preflight_for(
+    target: Target,
+    stack: str,
+    console: Console,
+    repo_root: Path,
+    *,
+    context_factory: Callable[..., PreflightContext] = preflight_context,
+) -> Preflight:
+    """The preflight (tooling/preflight) of the layers about to be deployed, on this target."""
 
-    def check(layers: Sequence[str]) -> None:
+    def preflight(layers: Sequence[str], *, refuse: bool) -> None:
         selected = [MANIFEST.layer(name) for name in layers]
-        planned = planned_reservations(selected, stack)
-        if not planned or not target.has_account_limits:
-            return
-        region = target_region(target, stack)
-        try:
-            verdict = check_reservations(
-                target.aws_client("lambda", region), planned, stack, region or "this region"
+        context = context_factory(target, stack, repo_root, selected)
+        checklist = run_preflight(context)
+        checklist.print(console, checklist.save(repo_root / "build" / PREFLIGHT_REPORT))
+        if refuse and not checklist.passed:
+            names = ", ".join(check.name for check in checklist.failed)
+            raise RefusedError(
+                f"the preflight failed ({names}); fix what its table says, or run again with "
+                "--skip-preflight to deploy anyway"
             )
-        except ConcurrencyRefusedError as refusal:
-            raise RefusedError(str(refusal)) from None
-        except (BotoCoreError, ClientError) as error:
-            # Not being able to look is no reason to stop: Lambda itself still decides.
-            verdict = f"Lambda concurrency not checked ({type(error).__name__}: {error})"
-        console.print(verdict, markup=False, highlight=False)
 
-    return check
-
-
-def target_region(target: Target, stack: str) -> str | None:
-    """The region the stacks deploy to: --region, else the stacks' own aws:region."""
-    region = getattr(target, "region", None)
-    if region:
-        return str(region)
-    for layer in MANIFEST.layers:
-        configured = stack_settings(layer, stack).get("aws:region")
-        if configured:
-            return str(configured)
-    return None
+    return preflight
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -129,6 +120,14 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
+def _skip_preflight_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--skip-preflight",
+        action="store_true",
+        help="deploy even when the preflight (nox -s preflight) fails",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tooling.orchestrator",
@@ -152,10 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="re-run the failed and skipped layers of the last run"
     )
     deploy_all.add_argument("--layers", nargs="+", choices=layers, help="only these layers")
+    _skip_preflight_option(deploy_all)
     deploy_all.set_defaults(run=_deploy_all)
 
     deploy = add("deploy", "deploy one layer")
     deploy.add_argument("layer", choices=layers)
+    _skip_preflight_option(deploy)
     deploy.set_defaults(run=_deploy)
 
     preview_all = add("preview-all", "preview every layer in order")
@@ -182,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--steps", type=int, default=1, help="successful updates back (default 1: the previous)"
     )
     rollback.add_argument("--yes", action="store_true", help="confirm (off the local target)")
+    _skip_preflight_option(rollback)
     rollback.set_defaults(run=_rollback)
 
     add("outputs", "every layer's outputs, secrets masked").set_defaults(run=_outputs)
@@ -262,7 +264,12 @@ def _changed_layers(args: argparse.Namespace, repo_root: Path, console: Console)
 
 
 def _stack_name(args: argparse.Namespace) -> str:
-    stack = args.stack or (LOCAL_STACK if args.target == "local" else None)
+    return stack_name_of(args.stack, args.target)
+
+
+def stack_name_of(given: str | None, target: str) -> str:
+    """The stack every layer uses: `given`, or the local target's default; checked."""
+    stack = given or (LOCAL_STACK if target == "local" else None)
     if stack is None:
         raise UnavailableError(
             "The aws target deploys real stacks, so name the stack explicitly with "
@@ -281,7 +288,7 @@ def main(
     *,
     repo_root: Path = REPO_ROOT,
     engine_factory: EngineFactory = automation_engine,
-    account_checks_factory: AccountChecksFactory | None = None,
+    preflight_factory: PreflightFactory | None = None,
     console: Console | None = None,
     error_console: Console | None = None,
     environ: Mapping[str, str] | None = None,
@@ -314,7 +321,9 @@ def main(
             target=target,
             repo=repo,
             console=out,
-            account_checks=(account_checks_factory or account_checks)(target, stack, out),
+            preflight=None
+            if getattr(args, "skip_preflight", False)
+            else (preflight_factory or run_preflight_for)(target, stack, out, repo_root),
         )
         code: int = args.run(orchestrator, args)
         return code

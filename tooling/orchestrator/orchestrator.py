@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
+from typing import Protocol
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
@@ -57,6 +58,14 @@ from tooling.orchestrator.targets import RefusedError, Target
 # Seconds to wait before retrying a transient failure: long enough for a throttling window
 # or a concurrent update's lock to pass, short enough to keep a run moving.
 RETRY_DELAY_S = 20.0
+
+
+class Preflight(Protocol):
+    """Checks run before layers are deployed or previewed (tooling/preflight)."""
+
+    def __call__(self, layers: Sequence[str], *, refuse: bool) -> None:
+        """Report on the account for `layers`; with `refuse`, raise RefusedError on a failure."""
+        ...
 
 
 class ExitCode(IntEnum):
@@ -233,7 +242,7 @@ class Orchestrator:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         retry_delay_s: float = RETRY_DELAY_S,
-        account_checks: Callable[[Sequence[str]], None] | None = None,
+        preflight: Preflight | None = None,
     ) -> None:
         self.engine = engine
         self.stack = stack
@@ -245,9 +254,9 @@ class Orchestrator:
         self.clock = clock
         self.sleep = sleep
         self.retry_delay_s = retry_delay_s
-        # Checks of the AWS account the given layers are about to be deployed to; they raise
-        # RefusedError before anything runs (Lambda concurrency, ...).
-        self.account_checks = account_checks
+        # Checks of the tools, login and account before the given layers are deployed
+        # (tooling/preflight); with refuse=True a failed check raises RefusedError.
+        self.preflight = preflight
         # Outputs read during one operation: each read is several CLI calls on the real
         # engine. Cleared when an operation starts; refreshed after the layer's update.
         self._outputs: dict[str, dict[str, OutputValue]] = {}
@@ -281,9 +290,9 @@ class Orchestrator:
             self.manifest.layer(name)  # an unknown name fails with the list of layers
         return [name for name in self.manifest.order if name in layers]
 
-    def _check_account(self, layers: Sequence[str]) -> None:
-        if self.account_checks is not None and layers:
-            self.account_checks(layers)
+    def _check_account(self, layers: Sequence[str], *, refuse: bool = True) -> None:
+        if self.preflight is not None and layers:
+            self.preflight(layers, refuse=refuse)
 
     def _confirm(self, operation: str, yes: bool) -> None:
         if self.target.needs_confirmation and not yes:
@@ -474,6 +483,8 @@ class Orchestrator:
     def preview_all(self, layers: Sequence[str] | None = None) -> RunReport:
         """Preview in order; a layer whose upstream was never deployed waits on it."""
         order = self._selection(layers)
+        # Reported, not enforced: a preview changes nothing, and says what a deploy would meet.
+        self._check_account(order, refuse=False)
         report = self._report("preview_all")
         with self._live("preview", len(order)) as live:
             for index, name in enumerate(order, start=1):

@@ -36,6 +36,11 @@ CONCURRENCY_QUOTA_CODE = "L-B99A9384"
 class ConcurrencyRefusedError(Exception):
     """The account cannot hold the reservations; the message says why and what to do."""
 
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(f"{problem}. {fix}")
+        self.problem = problem
+        self.fix = fix
+
 
 @dataclass(frozen=True)
 class Reservation:
@@ -129,12 +134,13 @@ def check_reservations(
     keys = ", ".join(str(reservation) for reservation in planned)
     raise ConcurrencyRefusedError(
         f"Lambda would refuse the reserved concurrency this deploy asks for: the account's "
-        f"concurrent executions quota in {region} is {quota}, Lambda keeps min({UNRESERVED_FLOOR}, "
-        f"{quota}) = {floor} of them unreserved, and {unreserved + released} are free for this "
-        f"environment, so at most {max(available, 0)} can be reserved, but the layers reserve "
-        f'{asked} ({keys}). Request a higher "Concurrent executions" quota (Service Quotas, '
-        f"code {CONCURRENCY_QUOTA_CODE}), or lower those keys in the layers' stack "
-        f"configuration (`pulumi config set <key> -1` means no reservation; the policy pack then "
-        "reports SLS.bounded-concurrency for that function, which you can suppress with your "
-        "reason in policy/suppressions.yaml)."
+        f"concurrent executions quota in {region} is {quota}, Lambda keeps "
+        f"min({UNRESERVED_FLOOR}, {quota}) = {floor} of them unreserved, and "
+        f"{unreserved + released} are free for this environment, so at most {max(available, 0)} "
+        f"can be reserved, but the layers reserve {asked} ({keys})",
+        f'Request a higher "Concurrent executions" quota (Service Quotas, code '
+        f"{CONCURRENCY_QUOTA_CODE}), or lower those keys in the layers' stack configuration "
+        "(`pulumi config set <key> -1` means no reservation; the policy pack then reports "
+        "SLS.bounded-concurrency for that function, which you can suppress with your reason in "
+        "policy/suppressions.yaml).",
     )
