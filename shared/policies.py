@@ -85,7 +85,8 @@ def _xray_write() -> Statement:
 
 
 def s3_processor_policy(names: ResourceNames, kms_key_arn: str) -> PolicyDocument:
-    """The S3 processor reads uploads, writes results, records idempotency, dead-letters."""
+    """The S3 processor reads and lists uploads, writes results, records idempotency,
+    dead-letters."""
     return document(
         _write_own_logs(names, names.s3_processor_function),
         {
@@ -99,6 +100,18 @@ def s3_processor_policy(names: ResourceNames, kms_key_arn: str) -> PolicyDocumen
             "Effect": "Allow",
             "Action": ["s3:PutObject"],
             "Resource": names.bucket_objects_arn(RESULTS_PREFIX),
+        },
+        {
+            # Without s3:ListBucket S3 answers 403, not 404, for an upload deleted before it was
+            # processed; the processor then lists the key's versions to tell that from a real
+            # denial. The implicit ListBucket check behind GetObject carries no s3:prefix, so
+            # this conditioned grant most likely leaves GetObject's answer at 403: the explicit
+            # listing, which does carry the prefix, is what the processor relies on.
+            "Sid": "ListUploads",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
+            "Resource": names.bucket_arn(),
+            "Condition": {"StringLike": {"s3:prefix": [f"{UPLOAD_PREFIX}*"]}},
         },
         {
             "Sid": "IdempotencyRecords",

@@ -11,6 +11,10 @@ stored in the storage layer's DynamoDB table: a duplicate is skipped and counted
 record does not stop the others; once all are tried the invocation fails, so Lambda retries and
 finally sends the event to the dead-letter queue, and the records already done are skipped then.
 
+An object deleted before it is processed is "gone": counted, and nothing is written. Without
+`s3:ListBucket` in the implicit check S3 answers such a read with 403, not 404; the processor
+then asks a listing whether the version still exists (see `_version_still_exists`).
+
 Configuration is read from the environment once, at cold start (see `ProcessorConfig`).
 """
 
@@ -49,8 +53,16 @@ CHUNK_BYTES = 1024 * 1024
 # keys of already processed objects valid across renames of the function or of this module.
 IDEMPOTENCY_KEY_PREFIX = "s3-processor#object-version"
 
-# Error codes meaning the object version no longer exists: retrying cannot help.
+# Error codes meaning the object no longer exists: retrying cannot help. S3 answers
+# them only to a caller allowed s3:ListBucket in the request's implicit check ("404" is HeadObject's
+# code: a HEAD response has no body); moto always answers them.
 OBJECT_GONE_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404"})
+# What S3 answers instead to a caller without that permission for a key or version that does not
+# exist (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html), and also to a real
+# denial (a KMS key policy, a bucket policy): only a listing tells the two apart.
+ACCESS_DENIED_CODES = frozenset({"AccessDenied", "403"})
+# Objects per page of ListObjectVersions while looking for one version of a key.
+VERSION_LISTING_PAGE_SIZE = 1000
 
 RESULT_SCHEMA_VERSION = 1
 
@@ -170,6 +182,46 @@ def _object_version(record: S3EventRecord) -> ObjectVersion:
     return version
 
 
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _version_still_exists(bucket: str, key: str, version_id: str | None) -> bool:
+    """Whether the announced object version still exists, asked through a listing.
+
+    The role may list the upload prefix but has no unconditioned s3:ListBucket: S3's implicit
+    ListBucket check behind a GetObject carries no s3:prefix, so a prefix-conditioned grant most
+    likely does not turn its 403 into a 404. Listings compare keys byte by byte (UTF-8 binary
+    order), and a key sorts before every longer key it prefixes: listing with the key itself as
+    prefix returns that key's entries first, so the search stops at the first other key.
+    """
+    if version_id is None:
+        listing = s3_client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+        return any(item["Key"] == key for item in listing.get("Contents", []))
+    pages = s3_client.get_paginator("list_object_versions").paginate(
+        Bucket=bucket, Prefix=key, PaginationConfig={"PageSize": VERSION_LISTING_PAGE_SIZE}
+    )
+    for page in pages:
+        versions = page.get("Versions", [])
+        if any(item["Key"] == key and item["VersionId"] == version_id for item in versions):
+            return True
+        # Delete markers are listed apart but in the same order: an entry of another key in
+        # either list means every entry of this key has been seen.
+        if any(item["Key"] != key for item in [*versions, *page.get("DeleteMarkers", [])]):
+            return False
+    return False
+
+
+def _gone(key: str, error_code: str, *, confirmed_by_listing: bool) -> dict[str, Any]:
+    # Deleted before we got to it: nothing to describe, and retrying cannot bring it back.
+    logger.warning(
+        "Object no longer exists; skipped",
+        extra={"error_code": error_code, "confirmed_by_listing": confirmed_by_listing},
+    )
+    metrics.add_metric(name="ObjectsGone", unit=MetricUnit.Count, value=1)
+    return {"status": "gone", "key": key}
+
+
 def _process_object(*, identity: dict[str, str], version_id: str | None) -> dict[str, Any]:
     """Stream one object version, describe it and write the result; runs once per version."""
     bucket, key = identity["bucket"], identity["key"]
@@ -182,12 +234,12 @@ def _process_object(*, identity: dict[str, str], version_id: str | None) -> dict
     try:
         response = s3_client.get_object(**request)
     except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code", ""))
+        code = _error_code(error)
         if code in OBJECT_GONE_CODES:
-            # Deleted before we got to it: nothing to describe, and retrying cannot bring it back.
-            logger.warning("Object no longer exists; skipped", extra={"error_code": code})
-            metrics.add_metric(name="ObjectsGone", unit=MetricUnit.Count, value=1)
-            return {"status": "gone", "key": key}
+            return _gone(key, code, confirmed_by_listing=False)
+        if code in ACCESS_DENIED_CODES and not _version_still_exists(bucket, key, version_id):
+            return _gone(key, code, confirmed_by_listing=True)
+        # A real denial (a KMS key, a bucket policy): fail, so Lambda retries and dead-letters.
         raise
 
     digest = hashlib.sha256()

@@ -256,6 +256,31 @@ def s3_error(status: int, code: str) -> Answer:
     return Answer(status=status, body=body.encode(), headers={"Content-Type": "application/xml"})
 
 
+def s3_access_denied() -> Answer:
+    """What S3 answers a GetObject for a key or version that does not exist when the caller lacks
+    s3:ListBucket: 403 AccessDenied, exactly as it answers a real denial (GetObject: "If the
+    object that you request doesn't exist, the error that Amazon S3 returns depends on whether
+    you also have the s3:ListBucket permission ... 403 Access Denied";
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html; S3's error body:
+    https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#RESTErrorResponses).
+    moto answers such a request 404 (NoSuchKey or NoSuchVersion) whatever the caller's
+    permissions, so tests inject this answer where AWS would give it."""
+    body = (
+        "<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code>"
+        "<Message>Access Denied</Message><RequestId>4442587FB7D0A2F9</RequestId>"
+        "<HostId>eftixk72aD6Ap51TnqcoF8eFidJG9Z/2mkiDFu8yU9AS1ed4OpIszj7UDNEHGran</HostId></Error>"
+    )
+    return Answer(
+        status=403,
+        body=body.encode(),
+        headers={
+            "Content-Type": "application/xml",
+            "x-amz-request-id": "4442587FB7D0A2F9",
+            "x-amz-id-2": "eftixk72aD6Ap51TnqcoF8eFidJG9Z/2mkiDFu8yU9AS1ed4OpIszj7UDNEHGran",
+        },
+    )
+
+
 def json_error(status: int, code: str) -> Answer:
     body = json.dumps({"__type": code, "message": "injected by the test"}).encode()
     return Answer(
