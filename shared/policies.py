@@ -85,7 +85,7 @@ def _xray_write() -> Statement:
 
 
 def s3_processor_policy(names: ResourceNames, kms_key_arn: str) -> PolicyDocument:
-    """The S3 processor reads and lists uploads, writes results, records idempotency,
+    """The S3 processor reads and lists uploads, reads and writes results, records idempotency,
     dead-letters."""
     return document(
         _write_own_logs(names, names.s3_processor_function),
@@ -96,9 +96,12 @@ def s3_processor_policy(names: ResourceNames, kms_key_arn: str) -> PolicyDocumen
             "Resource": names.bucket_objects_arn(UPLOAD_PREFIX),
         },
         {
-            "Sid": "WriteResults",
+            # s3:GetObject because HeadObject needs it: before replacing a result the processor
+            # reads the sequencer recorded in the result's metadata, so that an older event never
+            # overwrites a newer result (conditional writes need no other permission).
+            "Sid": "ReadAndWriteResults",
             "Effect": "Allow",
-            "Action": ["s3:PutObject"],
+            "Action": ["s3:GetObject", "s3:PutObject"],
             "Resource": names.bucket_objects_arn(RESULTS_PREFIX),
         },
         {

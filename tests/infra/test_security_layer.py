@@ -139,7 +139,11 @@ def test_processor_policy_names_exactly_what_later_layers_create(
     allowed = _allowed(statements)
     storage, compute = chain["storage"].export_values(), chain["compute"]
     bucket_arn = storage["s3_bucket_arn"]
-    assert allowed["s3:GetObject"] == {f"{bucket_arn}/{UPLOAD_PREFIX}*"}
+    # Results are read too: HeadObject (s3:GetObject) reads the sequencer a result records.
+    assert allowed["s3:GetObject"] == {
+        f"{bucket_arn}/{UPLOAD_PREFIX}*",
+        f"{bucket_arn}/{RESULTS_PREFIX}*",
+    }
     assert allowed["s3:GetObjectVersion"] == {f"{bucket_arn}/{UPLOAD_PREFIX}*"}
     assert allowed["s3:PutObject"] == {f"{bucket_arn}/{RESULTS_PREFIX}*"}
     # Listing only under the upload prefix, to tell a deleted upload from a denial. moto cannot

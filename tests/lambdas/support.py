@@ -40,7 +40,7 @@ def s3_record(
     *,
     bucket: str = NAMES.upload_bucket,
     version_id: str | None = None,
-    sequencer: str = "0055AED6DCD90281E5",
+    sequencer: str | None = "0055AED6DCD90281E5",
     event_name: str = "ObjectCreated:Put",
     size: int = 0,
 ) -> dict[str, Any]:
@@ -52,7 +52,10 @@ def s3_record(
     obj = record["s3"]["object"]
     obj["key"] = quote_plus(key, safe="/")
     obj["size"] = size
-    obj["sequencer"] = sequencer
+    if sequencer is None:
+        obj.pop("sequencer", None)
+    else:
+        obj["sequencer"] = sequencer
     if version_id is None:
         obj.pop("versionId", None)
     else:
@@ -318,3 +321,32 @@ class InjectedAnswers:
         request.url = "http://127.0.0.1:9/answered-by-the-test"
         raw = answer.stream if answer.stream is not None else _Raw(answer.body)
         return AWSResponse(url, answer.status, dict(answer.headers), raw)
+
+
+class AtomicRequests:
+    """An S3 client whose requests each run alone, under a lock shared by every wrapper of it.
+
+    S3 executes each request atomically: a conditional PutObject checks its condition and writes
+    in one step, and a HeadObject sees a whole object version or none (strong read-after-write
+    consistency; https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html,
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/Welcome.html#ConsistencyModel).
+    moto does not: its PutObject checks If-Match / If-None-Match, then stores the new version,
+    then sets its metadata, and another thread can run between those steps. Tests that run
+    several invocations at once give each one's client this wrapper, so the requests interleave
+    as S3's do and only as S3's do. Paginators are not wrapped (no concurrent test uses one).
+    """
+
+    def __init__(self, client: Any, lock: Any) -> None:
+        self.client = client
+        self._lock = lock
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.client, name)
+        if name.startswith("_") or name in ("meta", "exceptions") or not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attribute(*args, **kwargs)
+
+        return call
