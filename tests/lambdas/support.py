@@ -284,6 +284,15 @@ def s3_access_denied() -> Answer:
     )
 
 
+def s3_conditional_conflict() -> Answer:
+    """What S3 answers a conditional PutObject while another conditional write of the same key is
+    in progress: 409 ConditionalRequestConflict, after which the caller should read again and
+    retry (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html;
+    PutObject's If-Match and If-None-Match). moto, whose conditional writes are not atomic,
+    never answers it."""
+    return s3_error(409, "ConditionalRequestConflict")
+
+
 def json_error(status: int, code: str) -> Answer:
     body = json.dumps({"__type": code, "message": "injected by the test"}).encode()
     return Answer(

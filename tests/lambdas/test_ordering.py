@@ -26,6 +26,7 @@ from tests.lambdas.support import (
     InjectedAnswers,
     emf_metrics,
     log_messages,
+    s3_conditional_conflict,
     s3_event,
     s3_record,
 )
@@ -198,6 +199,50 @@ def test_a_result_written_before_sequencers_were_recorded_is_replaced(
 
     assert processor.lambda_handler(_event(versions, 0), processor_context)["processed"] == 1
     assert _describes(_result(s3), versions, 0)
+
+
+def test_a_conflicting_conditional_write_is_read_again_and_retried(
+    processor: ModuleType, processor_context: LambdaContext, s3: Any
+) -> None:
+    versions = _upload_versions(s3, 2)
+    processor.lambda_handler(_event(versions, 0), processor_context)
+    # Another conditional write of the result is in progress: S3 answers 409 to our create-only
+    # write and, after our re-read, to our If-Match write; the third try goes through.
+    conflict = s3_conditional_conflict()
+    puts = InjectedAnswers(processor.s3_client, "PutObject", [conflict, conflict])
+
+    counts = processor.lambda_handler(_event(versions, 1), processor_context)
+
+    assert counts["processed"] == 1
+    assert _describes(_result(s3), versions, 1)
+    # 409 (create), 409 (If-Match), 412 (create, the result exists), 200 (If-Match): botocore
+    # does not retry a 409 itself (it would have sent more); the processor reads again instead.
+    assert puts.sends == 4
+
+
+def test_a_result_that_keeps_changing_fails_the_record_after_bounded_attempts(
+    processor: ModuleType,
+    processor_context: LambdaContext,
+    s3: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    versions = _upload_versions(s3, 1)
+    attempts = processor.RESULT_WRITE_ATTEMPTS
+    puts = InjectedAnswers(
+        processor.s3_client, "PutObject", [s3_conditional_conflict()] * (attempts + 1)
+    )
+
+    with pytest.raises(processor.RecordsFailedError):
+        processor.lambda_handler(_event(versions, 0), processor_context)
+
+    assert puts.sends == attempts  # one create-only try per attempt: nothing exists to replace
+    (failure,) = [
+        m for m in log_messages(capsys.readouterr().out) if m["message"] == "Record failed"
+    ]
+    assert "ResultWriteConflictError" in failure["exception"]
+    # Lambda's retry, once the writes settle, processes it: nothing was remembered.
+    puts.answers.clear()
+    assert processor.lambda_handler(_event(versions, 0), processor_context)["processed"] == 1
 
 
 # Several execution environments at once
