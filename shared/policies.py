@@ -92,7 +92,8 @@ def _xray_write() -> Statement:
 
 
 def s3_processor_policy(names: ResourceNames, kms_key_arn: str) -> PolicyDocument:
-    """The S3 processor reads uploads, writes results, records idempotency, dead-letters."""
+    """The S3 processor reads and lists uploads, reads and writes results, records idempotency,
+    dead-letters."""
     return document(
         _write_own_logs(names, names.s3_processor_function),
         {
@@ -102,10 +103,25 @@ def s3_processor_policy(names: ResourceNames, kms_key_arn: str) -> PolicyDocumen
             "Resource": names.bucket_objects_arn(UPLOAD_PREFIX),
         },
         {
-            "Sid": "WriteResults",
+            # s3:GetObject because HeadObject needs it: before replacing a result the processor
+            # reads the sequencer recorded in the result's metadata, so that an older event never
+            # overwrites a newer result (conditional writes need no other permission).
+            "Sid": "ReadAndWriteResults",
             "Effect": "Allow",
-            "Action": ["s3:PutObject"],
+            "Action": ["s3:GetObject", "s3:PutObject"],
             "Resource": names.bucket_objects_arn(RESULTS_PREFIX),
+        },
+        {
+            # Without s3:ListBucket S3 answers 403, not 404, for an upload deleted before it was
+            # processed; the processor then lists the key's versions to tell that from a real
+            # denial. The implicit ListBucket check behind GetObject carries no s3:prefix, so
+            # this conditioned grant most likely leaves GetObject's answer at 403: the explicit
+            # listing, which does carry the prefix, is what the processor relies on.
+            "Sid": "ListUploads",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
+            "Resource": names.bucket_arn(),
+            "Condition": {"StringLike": {"s3:prefix": [f"{UPLOAD_PREFIX}*"]}},
         },
         {
             "Sid": "IdempotencyRecords",

@@ -4,7 +4,9 @@ Measured side by side in one run (`nox -s bench`, or `python -m tooling.handler_
 
 - warm per-call latency of each API route, and of a bare handler that only returns a JSON body
   (the floor); targets: GET /health within 20x and POST /process (secret cached) within 30x;
-- S3 processor throughput on small objects, and the S3 and DynamoDB round trips per object;
+- S3 processor throughput on small objects, and the S3 and DynamoDB round trips per object: a
+  first version, a duplicate delivery, a new version of a processed key (the result is replaced
+  after reading its sequencer) and an older version delivered late (nothing is written);
 - peak memory growth while the processor handles a 256 MiB object; target: under 32 MiB;
 - cold start (interpreter start plus handler import) of each function, against
   `import boto3` alone; target: the API handler imports no slower than boto3.
@@ -25,6 +27,7 @@ import functools
 import hashlib
 import importlib.util
 import io
+import itertools
 import json
 import os
 import platform
@@ -292,7 +295,12 @@ def _api_event(
     }
 
 
-def _s3_event(key: str, version_id: str) -> dict[str, Any]:
+# Sequencers that grow with every event the benchmark makes, so the events of one key are in
+# upload order (S3's are 18 hexadecimal digits).
+_SEQUENCERS = itertools.count(0x0055AED6DCD9000000)
+
+
+def _s3_event(key: str, version_id: str, sequencer: str | None = None) -> dict[str, Any]:
     """A one-record ObjectCreated notification, key URL-encoded as S3 sends it."""
     return {
         "Records": [
@@ -311,7 +319,7 @@ def _s3_event(key: str, version_id: str) -> dict[str, Any]:
                     "object": {
                         "key": quote_plus(key, safe="/"),
                         "versionId": version_id,
-                        "sequencer": uuid.uuid4().hex[:18].upper(),
+                        "sequencer": sequencer or f"{next(_SEQUENCERS):018X}",
                     },
                 },
             }
@@ -373,8 +381,12 @@ class _CallCounter:
 
     def __init__(self, client: Any) -> None:
         self.sends: dict[str, int] = {}
-        service = client.meta.service_model.service_id.hyphenize()
-        client.meta.events.register(f"before-send.{service}", self)
+        self._events = client.meta.events
+        self._event_name = f"before-send.{client.meta.service_model.service_id.hyphenize()}"
+        self._events.register(self._event_name, self)
+
+    def unregister(self) -> None:
+        self._events.unregister(self._event_name, self)
 
     def __call__(self, request: Any, **kwargs: Any) -> None:
         operation = str(kwargs.get("event_name", "")).rsplit(".", 1)[-1]
@@ -384,8 +396,14 @@ class _CallCounter:
     def total(self) -> int:
         return sum(self.sends.values())
 
-    def reset(self) -> None:
-        self.sends.clear()
+
+@dataclass(frozen=True)
+class RoundTrips:
+    """Requests per delivered event, by service, and S3's by operation."""
+
+    s3: float
+    s3_operations: dict[str, float]
+    dynamodb: float
 
 
 @dataclass(frozen=True)
@@ -393,52 +411,66 @@ class Throughput:
     objects: int
     objects_per_second: float
     ms_per_object: float
-    s3_calls_per_object: float
-    s3_operations: dict[str, int]
-    dynamodb_calls_per_object: float
-    duplicate_s3_calls_per_object: float
-    duplicate_dynamodb_calls_per_object: float
+    first_version: RoundTrips
+    duplicate: RoundTrips
+    new_version: RoundTrips
+    late_older_version: RoundTrips
+
+
+def _round_trips(
+    processor: ModuleType, events: list[dict[str, Any]], context: LambdaContext
+) -> RoundTrips:
+    """Deliver `events` one by one and count the processor's requests per event."""
+    s3_calls = _CallCounter(processor.s3_client)
+    dynamodb_calls = _CallCounter(processor.persistence_store.client)
+    for event in events:
+        processor.lambda_handler(event, context)
+    count = len(events)
+    trips = RoundTrips(
+        s3=s3_calls.total / count,
+        s3_operations={name: sends / count for name, sends in sorted(s3_calls.sends.items())},
+        dynamodb=dynamodb_calls.total / count,
+    )
+    s3_calls.unregister()
+    dynamodb_calls.unregister()
+    return trips
 
 
 def _processor_throughput(processor: ModuleType, count: int, size: int) -> Throughput:
     s3 = boto3.session.Session().client("s3")
     body = os.urandom(size)
+    keys = [f"{UPLOAD_PREFIX}bench/small {index:05d}.csv" for index in range(count)]
     events = []
-    for index in range(count):
-        key = f"{UPLOAD_PREFIX}bench/small {index:05d}.csv"
+    for key in keys:
         version = s3.put_object(Bucket=NAMES.upload_bucket, Key=key, Body=body)["VersionId"]
         events.append(_s3_event(key, version))
-    s3_calls = _CallCounter(processor.s3_client)
-    dynamodb_calls = _CallCounter(processor.persistence_store.client)
     context = _context(NAMES.s3_processor_function)
     with contextlib.redirect_stdout(_devnull()):
         # One warm-up object outside the count: first use of each client loads its models.
         processor.lambda_handler(events[0], context)
-        s3_calls.reset()
-        dynamodb_calls.reset()
         start = time.perf_counter()
-        for event in events[1:]:
-            processor.lambda_handler(event, context)
+        first_version = _round_trips(processor, events[1:], context)
         elapsed = time.perf_counter() - start
         processed = len(events) - 1
-        s3_total, s3_operations, dynamodb_total = (
-            s3_calls.total,
-            dict(s3_calls.sends),
-            dynamodb_calls.total,
-        )
-        s3_calls.reset()
-        dynamodb_calls.reset()
-        for event in events[1:]:  # at-least-once delivery: every event again
-            processor.lambda_handler(event, context)
+        # At-least-once delivery: every event again.
+        duplicate = _round_trips(processor, events[1:], context)
+        # Two more versions of each key; the newest is delivered before the one between.
+        between: list[tuple[str, str, str]] = []
+        newest: list[tuple[str, str, str]] = []
+        for key in keys[1:]:
+            for later in (between, newest):
+                version = s3.put_object(Bucket=NAMES.upload_bucket, Key=key, Body=body)
+                later.append((key, version["VersionId"], f"{next(_SEQUENCERS):018X}"))
+        new_version = _round_trips(processor, [_s3_event(*item) for item in newest], context)
+        late = _round_trips(processor, [_s3_event(*item) for item in between], context)
     return Throughput(
         objects=processed,
         objects_per_second=processed / elapsed,
         ms_per_object=elapsed / processed * 1000,
-        s3_calls_per_object=s3_total / processed,
-        s3_operations=s3_operations,
-        dynamodb_calls_per_object=dynamodb_total / processed,
-        duplicate_s3_calls_per_object=s3_calls.total / processed,
-        duplicate_dynamodb_calls_per_object=dynamodb_calls.total / processed,
+        first_version=first_version,
+        duplicate=duplicate,
+        new_version=new_version,
+        late_older_version=late,
     )
 
 
@@ -720,30 +752,26 @@ def _render(report: Report, console: Console) -> None:
         table.add_row(label, result, target_text, verdict)
 
     throughput = report.throughput
-    operations = ", ".join(
-        f"{name} {count / throughput.objects:.1f}"
-        for name, count in sorted(throughput.s3_operations.items())
-    )
     table.add_row(
         f"Processor: {throughput.objects} small objects",
         f"{throughput.objects_per_second:,.0f} objects/s ({throughput.ms_per_object:.1f} ms each)",
         "",
         "",
     )
-    table.add_row(
-        "Processor: round trips per object",
-        f"S3 {throughput.s3_calls_per_object:.1f} ({operations}), "
-        f"DynamoDB {throughput.dynamodb_calls_per_object:.1f}",
-        "",
-        "",
-    )
-    table.add_row(
-        "Processor: per duplicate delivery",
-        f"S3 {throughput.duplicate_s3_calls_per_object:.1f}, "
-        f"DynamoDB {throughput.duplicate_dynamodb_calls_per_object:.1f}",
-        "",
-        "",
-    )
+    for label, trips in (
+        ("Processor: round trips per object", throughput.first_version),
+        ("Processor: per duplicate delivery", throughput.duplicate),
+        ("Processor: per new version of a key", throughput.new_version),
+        ("Processor: per older version delivered late", throughput.late_older_version),
+    ):
+        operations = ", ".join(f"{name} {sends:.1f}" for name, sends in trips.s3_operations.items())
+        table.add_row(
+            label,
+            f"S3 {trips.s3:.1f}{f' ({operations})' if operations else ''}, "
+            f"DynamoDB {trips.dynamodb:.1f}",
+            "",
+            "",
+        )
     if report.large is not None:
         large = report.large
         table.add_row(

@@ -11,6 +11,16 @@ stored in the storage layer's DynamoDB table: a duplicate is skipped and counted
 record does not stop the others; once all are tried the invocation fails, so Lambda retries and
 finally sends the event to the dead-letter queue, and the records already done are skipped then.
 
+Delivery is also unordered (S3 does not order notifications, and Lambda's retries reorder them
+further), so the result of a key must always describe its newest version: each result records
+the event's sequencer, and a result is only ever replaced by one of a later event of the same
+key, with S3 conditional writes so that concurrent invocations cannot undo each other (see
+`_write_result`). An older event is "superseded": counted, and nothing is written.
+
+An object deleted before it is processed is "gone": counted, and nothing is written. Without
+`s3:ListBucket` in the implicit check S3 answers such a read with 403, not 404; the processor
+then asks a listing whether the version still exists (see `_version_still_exists`).
+
 Configuration is read from the environment once, at cold start (see `ProcessorConfig`).
 """
 
@@ -19,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,8 +60,26 @@ CHUNK_BYTES = 1024 * 1024
 # keys of already processed objects valid across renames of the function or of this module.
 IDEMPOTENCY_KEY_PREFIX = "s3-processor#object-version"
 
-# Error codes meaning the object version no longer exists: retrying cannot help.
+# Error codes meaning the object (or the result) no longer exists: retrying cannot help. S3 answers
+# them only to a caller allowed s3:ListBucket in the request's implicit check ("404" is HeadObject's
+# code: a HEAD response has no body); moto always answers them.
 OBJECT_GONE_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404"})
+# What S3 answers instead to a caller without that permission for a key or version that does not
+# exist (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html), and also to a real
+# denial (a KMS key policy, a bucket policy): only a listing tells the two apart.
+ACCESS_DENIED_CODES = frozenset({"AccessDenied", "403"})
+# A conditional write lost: 412 when the condition did not hold, 409 when another conditional
+# write of the key was in progress (S3 asks the caller to re-read and retry).
+CONDITION_FAILED_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
+
+# Conditional writes of one result lost in a row before the record fails and Lambda retries the
+# event later. Each loss means another invocation changed the result meanwhile, so the result
+# moved forward; five in a row needs five concurrent events of one key.
+RESULT_WRITE_ATTEMPTS = 5
+# User metadata of each result (x-amz-meta-sequencer): HeadObject reads it without the body.
+SEQUENCER_METADATA_KEY = "sequencer"
+# Objects per page of ListObjectVersions while looking for one version of a key.
+VERSION_LISTING_PAGE_SIZE = 1000
 
 RESULT_SCHEMA_VERSION = 1
 
@@ -61,6 +90,38 @@ class RecordsFailedError(RuntimeError):
 
 class InvalidRecordError(ValueError):
     """An S3 event record without the fields needed to identify the object version."""
+
+
+class ResultWriteConflictError(RuntimeError):
+    """Other invocations kept replacing the result between our read and our write."""
+
+
+# How S3 orders the events of one key (S3 event message structure, "sequencer"): "If you compare
+# the sequencer strings from two event notifications on the same object key, the event
+# notification with the greater sequencer hexadecimal value is the event that occurred later";
+# sequencers of different keys cannot be compared; "The sequencers can be of different lengths.
+# So, to compare these values, first right pad the shorter value with zeros, and then do a
+# lexicographical comparison." Events that create or delete objects carry a sequencer.
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html
+# (wording as in AWS's published source of that page, github.com/awsdocs/amazon-s3-userguide,
+# doc_source/notification-content-structure.md; older editions said "left pad"). Right padding
+# aligns the most significant digits, so a longer sequencer is not later for being longer.
+_HEX_DIGITS = re.compile(r"[0-9A-Fa-f]+")
+
+
+def is_sequencer(text: str) -> bool:
+    """Whether `text` is a sequencer: hexadecimal digits only."""
+    return _HEX_DIGITS.fullmatch(text) is not None
+
+
+def compare_sequencers(first: str, second: str) -> int:
+    """Negative, zero or positive as the event of `first` came before, with or after `second`'s.
+
+    Both must be sequencers of events on the same object key (see is_sequencer).
+    """
+    width = max(len(first), len(second))
+    left, right = first.upper().ljust(width, "0"), second.upper().ljust(width, "0")
+    return (left > right) - (left < right)
 
 
 @dataclass(frozen=True)
@@ -158,19 +219,148 @@ def _object_version(record: S3EventRecord) -> ObjectVersion:
     raw_key = s3.get_object.raw_event.get("key")
     if not isinstance(raw_key, str) or not raw_key:
         raise InvalidRecordError("the record has no object key")
+    sequencer = s3.get_object.raw_event.get("sequencer")
     # Keys arrive URL-encoded (a space as '+', '+' as '%2B', UTF-8 percent-escaped), per record.
-    version = ObjectVersion(
+    return ObjectVersion(
         bucket=s3.bucket.name,
         key=unquote_plus(raw_key),
         version_id=s3.get_object.version_id or None,
-        sequencer=s3.get_object.raw_event.get("sequencer") or None,
+        sequencer=sequencer if isinstance(sequencer, str) and sequencer else None,
     )
-    if not version.version:
-        raise InvalidRecordError("the record has neither a version id nor a sequencer")
-    return version
 
 
-def _process_object(*, identity: dict[str, str], version_id: str | None) -> dict[str, Any]:
+def _required_sequencer(version: ObjectVersion) -> str:
+    """The record's sequencer, which every ObjectCreated record must carry.
+
+    Without one the record cannot be ordered against the other events of its key, so writing its
+    result could replace a newer one: it fails instead (never a silent overwrite), so that Lambda
+    retries and then dead-letters it, where the dead-letter alarm makes it visible. Only a record
+    built by hand can lack it; S3 always sends one.
+    """
+    if version.sequencer is None:
+        raise InvalidRecordError(
+            "the record has no sequencer, so it cannot be ordered against the other events of "
+            "its key (S3 sends one with every ObjectCreated event)"
+        )
+    if not is_sequencer(version.sequencer):
+        raise InvalidRecordError("the record's sequencer is not a hexadecimal value")
+    return version.sequencer
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _version_still_exists(bucket: str, key: str, version_id: str | None) -> bool:
+    """Whether the announced object version still exists, asked through a listing.
+
+    The role may list the upload prefix but has no unconditioned s3:ListBucket: S3's implicit
+    ListBucket check behind a GetObject carries no s3:prefix, so a prefix-conditioned grant most
+    likely does not turn its 403 into a 404. Listings compare keys byte by byte (UTF-8 binary
+    order), and a key sorts before every longer key it prefixes: listing with the key itself as
+    prefix returns that key's entries first, so the search stops at the first other key.
+    """
+    if version_id is None:
+        listing = s3_client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+        return any(item["Key"] == key for item in listing.get("Contents", []))
+    pages = s3_client.get_paginator("list_object_versions").paginate(
+        Bucket=bucket, Prefix=key, PaginationConfig={"PageSize": VERSION_LISTING_PAGE_SIZE}
+    )
+    for page in pages:
+        versions = page.get("Versions", [])
+        if any(item["Key"] == key and item["VersionId"] == version_id for item in versions):
+            return True
+        # Delete markers are listed apart but in the same order: an entry of another key in
+        # either list means every entry of this key has been seen.
+        if any(item["Key"] != key for item in [*versions, *page.get("DeleteMarkers", [])]):
+            return False
+    return False
+
+
+def _gone(key: str, error_code: str, *, confirmed_by_listing: bool) -> dict[str, Any]:
+    # Deleted before we got to it: nothing to describe, and retrying cannot bring it back.
+    logger.warning(
+        "Object no longer exists; skipped",
+        extra={"error_code": error_code, "confirmed_by_listing": confirmed_by_listing},
+    )
+    metrics.add_metric(name="ObjectsGone", unit=MetricUnit.Count, value=1)
+    return {"status": "gone", "key": key}
+
+
+def _current_result(bucket: str, result_key: str) -> tuple[str, str | None] | None:
+    """The current result's ETag and recorded sequencer, or None when there is none now."""
+    try:
+        head = s3_client.head_object(Bucket=bucket, Key=result_key)
+    except ClientError as error:
+        # Gone since our create-only write failed (deleted by hand, or a concurrent creation
+        # that failed). Without ListBucket on the results S3 answers that HEAD with 403 as it
+        # does a real denial; the caller's attempts are bounded, so a real one still fails.
+        if _error_code(error) in OBJECT_GONE_CODES | ACCESS_DENIED_CODES:
+            return None
+        raise
+    stored = head.get("Metadata", {}).get(SEQUENCER_METADATA_KEY)
+    return str(head["ETag"]), stored if isinstance(stored, str) else None
+
+
+def _is_at_least(stored: str | None, sequencer: str) -> bool:
+    """Whether a result recorded for `stored` describes this event or a later one of the key.
+
+    A result without a valid sequencer was not written by this code (results from before the
+    sequencer was recorded, or edited by hand): any event may replace it.
+    """
+    if stored is None or not is_sequencer(stored):
+        return False
+    return compare_sequencers(stored, sequencer) >= 0
+
+
+def _write_result(bucket: str, result_key: str, body: bytes, sequencer: str) -> bool:
+    """Write the result unless the current one describes this event or a later one of the key.
+
+    True when written, False when superseded. Optimistic concurrency with S3 conditional writes:
+    create only if no result exists (If-None-Match: *); otherwise read the current result's
+    sequencer and ETag, and replace exactly that result (If-Match: <ETag>) only if ours is later.
+    A write that loses (412, or 409 for a concurrent conditional write) reads again. Source:
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
+    """
+    request: dict[str, Any] = {
+        "Bucket": bucket,
+        "Key": result_key,
+        "Body": body,
+        "ContentType": "application/json",
+        "Metadata": {SEQUENCER_METADATA_KEY: sequencer},
+    }
+    last_error: ClientError | None = None
+    for _ in range(RESULT_WRITE_ATTEMPTS):
+        try:
+            s3_client.put_object(**request, IfNoneMatch="*")
+            return True
+        except ClientError as error:
+            if _error_code(error) not in CONDITION_FAILED_CODES:
+                raise
+            last_error = error
+        current = _current_result(bucket, result_key)
+        if current is None:
+            continue  # no result now: try creating it again
+        etag, stored = current
+        if _is_at_least(stored, sequencer):
+            return False
+        try:
+            s3_client.put_object(**request, IfMatch=etag)
+            return True
+        except ClientError as error:
+            # 404: the result was deleted since we read it; create it again.
+            if _error_code(error) not in CONDITION_FAILED_CODES | OBJECT_GONE_CODES:
+                raise
+            last_error = error
+    raise ResultWriteConflictError(
+        f"the result changed under {RESULT_WRITE_ATTEMPTS} write attempts in a row; the record "
+        "fails so that Lambda retries it"
+    ) from last_error
+
+
+def _process_object(
+    *, identity: dict[str, str], version_id: str | None, sequencer: str
+) -> dict[str, Any]:
     """Stream one object version, describe it and write the result; runs once per version."""
     bucket, key = identity["bucket"], identity["key"]
     # First, so that a key with no possible result key fails before the object is read.
@@ -182,12 +372,12 @@ def _process_object(*, identity: dict[str, str], version_id: str | None) -> dict
     try:
         response = s3_client.get_object(**request)
     except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code", ""))
+        code = _error_code(error)
         if code in OBJECT_GONE_CODES:
-            # Deleted before we got to it: nothing to describe, and retrying cannot bring it back.
-            logger.warning("Object no longer exists; skipped", extra={"error_code": code})
-            metrics.add_metric(name="ObjectsGone", unit=MetricUnit.Count, value=1)
-            return {"status": "gone", "key": key}
+            return _gone(key, code, confirmed_by_listing=False)
+        if code in ACCESS_DENIED_CODES and not _version_still_exists(bucket, key, version_id):
+            return _gone(key, code, confirmed_by_listing=True)
+        # A real denial (a KMS key, a bucket policy): fail, so Lambda retries and dead-letters.
         raise
 
     digest = hashlib.sha256()
@@ -205,21 +395,26 @@ def _process_object(*, identity: dict[str, str], version_id: str | None) -> dict
         "bucket": bucket,
         "key": key,
         "versionId": response.get("VersionId") or version_id,
-        "sequencer": identity["version"] if not version_id else None,
+        "sequencer": sequencer,
         "size": size,
         "contentType": response.get("ContentType") or "binary/octet-stream",
         "sha256": digest.hexdigest(),
         "eTag": str(response.get("ETag", "")).strip('"'),
         "processedAt": datetime.now(UTC).isoformat(timespec="milliseconds"),
     }
-    s3_client.put_object(
-        Bucket=bucket,
-        Key=result_key,
-        Body=json.dumps(result, ensure_ascii=False, sort_keys=True).encode("utf-8"),
-        ContentType="application/json",
-    )
-    metrics.add_metric(name="ObjectsProcessed", unit=MetricUnit.Count, value=1)
+    document = json.dumps(result, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    written = _write_result(bucket, result_key, document, sequencer)
     metrics.add_metric(name="BytesProcessed", unit=MetricUnit.Bytes, value=size)
+    if not written:
+        # Cached by the idempotency layer like any outcome: a redelivery of this version is
+        # superseded for good, as the key's recorded sequencer only ever grows.
+        metrics.add_metric(name="ObjectsSuperseded", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "A later event of the key already has its result; nothing written",
+            extra={"result_key": result_key, "sequencer": sequencer},
+        )
+        return {"status": "superseded", "key": key, "resultKey": result_key, "size": size}
+    metrics.add_metric(name="ObjectsProcessed", unit=MetricUnit.Count, value=1)
     logger.info(
         "Object processed",
         extra={"result_key": result_key, "size": size, "content_type": result["contentType"]},
@@ -228,7 +423,9 @@ def _process_object(*, identity: dict[str, str], version_id: str | None) -> dict
 
 
 class ProcessObject(Protocol):
-    def __call__(self, *, identity: dict[str, str], version_id: str | None) -> dict[str, Any]: ...
+    def __call__(
+        self, *, identity: dict[str, str], version_id: str | None, sequencer: str
+    ) -> dict[str, Any]: ...
 
 
 # Applied without decorator syntax because Powertools' decorator is untyped; the Protocol keeps
@@ -268,7 +465,11 @@ def _handle_record(record: S3EventRecord) -> str:
             logger.info("Record ignored", extra={"reason": reason, "event_name": record.event_name})
             metrics.add_metric(name="RecordsIgnored", unit=MetricUnit.Count, value=1)
             return "ignored"
-        outcome = process_object(identity=version.identity(), version_id=version.version_id)
+        outcome = process_object(
+            identity=version.identity(),
+            version_id=version.version_id,
+            sequencer=_required_sequencer(version),
+        )
         if outcome.get("duplicate"):
             return "duplicate"
         return str(outcome["status"])
@@ -293,7 +494,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
 
 
 def _process_event(event: dict[str, Any]) -> dict[str, int]:
-    counts = {"processed": 0, "duplicate": 0, "gone": 0, "ignored": 0, "failed": 0}
+    counts = {
+        "processed": 0,
+        "superseded": 0,
+        "duplicate": 0,
+        "gone": 0,
+        "ignored": 0,
+        "failed": 0,
+    }
     if event.get("Event") == "s3:TestEvent":
         # S3 sends this once when the notification is configured; there is nothing to process.
         logger.info("S3 test event ignored")

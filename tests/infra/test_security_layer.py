@@ -143,11 +143,29 @@ def test_no_wildcard_actions_and_wildcard_resources_only_where_documented(
 def test_processor_policy_names_exactly_what_later_layers_create(
     chain: dict[str, LayerRun], names: ResourceNames
 ) -> None:
-    allowed = _allowed(_statements(chain["security"], "s3-processor-role-policy"))
+    statements = _statements(chain["security"], "s3-processor-role-policy")
+    allowed = _allowed(statements)
     storage, compute = chain["storage"].export_values(), chain["compute"]
     bucket_arn = storage["s3_bucket_arn"]
-    assert allowed["s3:GetObject"] == {f"{bucket_arn}/{UPLOAD_PREFIX}*"}
+    # Results are read too: HeadObject (s3:GetObject) reads the sequencer a result records.
+    assert allowed["s3:GetObject"] == {
+        f"{bucket_arn}/{UPLOAD_PREFIX}*",
+        f"{bucket_arn}/{RESULTS_PREFIX}*",
+    }
+    assert allowed["s3:GetObjectVersion"] == {f"{bucket_arn}/{UPLOAD_PREFIX}*"}
     assert allowed["s3:PutObject"] == {f"{bucket_arn}/{RESULTS_PREFIX}*"}
+    # Listing only under the upload prefix, to tell a deleted upload from a denial. moto cannot
+    # judge this condition (it evaluates StringEquals only), so the document is checked here.
+    listings = [
+        s
+        for s in statements
+        if {"s3:ListBucket", "s3:ListBucketVersions"} & set(as_list(s["Action"]))
+    ]
+    assert len(listings) == 1
+    assert set(as_list(listings[0]["Action"])) == {"s3:ListBucket", "s3:ListBucketVersions"}
+    assert listings[0]["Resource"] == bucket_arn
+    assert listings[0]["Condition"] == {"StringLike": {"s3:prefix": [f"{UPLOAD_PREFIX}*"]}}
+    assert not any(action.startswith("s3:Delete") for action in allowed)
     assert allowed["dynamodb:PutItem"] == {storage["idempotency_table_arn"]}
     assert allowed["sqs:SendMessage"] == {storage["dead_letter_queue_arn"]}
     log_group = compute.named("s3-processor-logs").outputs["arn"]

@@ -41,7 +41,7 @@ def s3_record(
     *,
     bucket: str = NAMES.upload_bucket,
     version_id: str | None = None,
-    sequencer: str = "0055AED6DCD90281E5",
+    sequencer: str | None = "0055AED6DCD90281E5",
     event_name: str = "ObjectCreated:Put",
     size: int = 0,
 ) -> dict[str, Any]:
@@ -53,7 +53,10 @@ def s3_record(
     obj = record["s3"]["object"]
     obj["key"] = quote_plus(key, safe="/")
     obj["size"] = size
-    obj["sequencer"] = sequencer
+    if sequencer is None:
+        obj.pop("sequencer", None)
+    else:
+        obj["sequencer"] = sequencer
     if version_id is None:
         obj.pop("versionId", None)
     else:
@@ -279,6 +282,40 @@ def s3_error(status: int, code: str) -> Answer:
     return Answer(status=status, body=body.encode(), headers={"Content-Type": "application/xml"})
 
 
+def s3_access_denied() -> Answer:
+    """What S3 answers a GetObject for a key or version that does not exist when the caller lacks
+    s3:ListBucket: 403 AccessDenied, exactly as it answers a real denial (GetObject: "If the
+    object that you request doesn't exist, the error that Amazon S3 returns depends on whether
+    you also have the s3:ListBucket permission ... 403 Access Denied";
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html; S3's error body:
+    https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#RESTErrorResponses).
+    moto answers such a request 404 (NoSuchKey or NoSuchVersion) whatever the caller's
+    permissions, so tests inject this answer where AWS would give it."""
+    body = (
+        "<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code>"
+        "<Message>Access Denied</Message><RequestId>4442587FB7D0A2F9</RequestId>"
+        "<HostId>eftixk72aD6Ap51TnqcoF8eFidJG9Z/2mkiDFu8yU9AS1ed4OpIszj7UDNEHGran</HostId></Error>"
+    )
+    return Answer(
+        status=403,
+        body=body.encode(),
+        headers={
+            "Content-Type": "application/xml",
+            "x-amz-request-id": "4442587FB7D0A2F9",
+            "x-amz-id-2": "eftixk72aD6Ap51TnqcoF8eFidJG9Z/2mkiDFu8yU9AS1ed4OpIszj7UDNEHGran",
+        },
+    )
+
+
+def s3_conditional_conflict() -> Answer:
+    """What S3 answers a conditional PutObject while another conditional write of the same key is
+    in progress: 409 ConditionalRequestConflict, after which the caller should read again and
+    retry (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html;
+    PutObject's If-Match and If-None-Match). moto, whose conditional writes are not atomic,
+    never answers it."""
+    return s3_error(409, "ConditionalRequestConflict")
+
+
 def json_error(status: int, code: str) -> Answer:
     body = json.dumps({"__type": code, "message": "injected by the test"}).encode()
     return Answer(
@@ -316,3 +353,32 @@ class InjectedAnswers:
         request.url = "http://127.0.0.1:9/answered-by-the-test"
         raw = answer.stream if answer.stream is not None else _Raw(answer.body)
         return AWSResponse(url, answer.status, dict(answer.headers), raw)
+
+
+class AtomicRequests:
+    """An S3 client whose requests each run alone, under a lock shared by every wrapper of it.
+
+    S3 executes each request atomically: a conditional PutObject checks its condition and writes
+    in one step, and a HeadObject sees a whole object version or none (strong read-after-write
+    consistency; https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html,
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/Welcome.html#ConsistencyModel).
+    moto does not: its PutObject checks If-Match / If-None-Match, then stores the new version,
+    then sets its metadata, and another thread can run between those steps. Tests that run
+    several invocations at once give each one's client this wrapper, so the requests interleave
+    as S3's do and only as S3's do. Paginators are not wrapped (no concurrent test uses one).
+    """
+
+    def __init__(self, client: Any, lock: Any) -> None:
+        self.client = client
+        self._lock = lock
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.client, name)
+        if name.startswith("_") or name in ("meta", "exceptions") or not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attribute(*args, **kwargs)
+
+        return call

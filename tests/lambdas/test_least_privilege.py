@@ -27,7 +27,15 @@ from moto.secretsmanager.responses import SecretsManagerResponse
 
 from shared.naming import IDEMPOTENCY_KEY_ATTRIBUTE
 from shared.policies import api_handler_policy, s3_processor_policy
-from tests.lambdas.support import NAMES, FunctionLoader, api_event, s3_event, s3_record
+from tests.lambdas.support import (
+    NAMES,
+    FunctionLoader,
+    InjectedAnswers,
+    api_event,
+    s3_access_denied,
+    s3_event,
+    s3_record,
+)
 from tooling.handler_bench import API_ENV, PROCESSOR_ENV
 from tooling.local.functions import LambdaContext
 
@@ -214,6 +222,44 @@ def test_processor_role_processes_an_upload(
 
 
 @set_initial_no_auth_action_count(0)
+def test_processor_role_orders_versions_and_recognises_a_deleted_upload(
+    account: Account,
+    become: Any,
+    loader: FunctionLoader,
+    monkeypatch: pytest.MonkeyPatch,
+    processor_context: LambdaContext,
+) -> None:
+    with disable_iam_authentication():
+        s3_admin = boto3.client("s3", aws_access_key_id="testing", aws_secret_access_key="testing")
+        second, third = (
+            s3_admin.put_object(Bucket=NAMES.upload_bucket, Key="uploads/job.csv", Body=body)
+            for body in (b"2", b"3")
+        )
+        gone = s3_admin.put_object(Bucket=NAMES.upload_bucket, Key="uploads/gone.csv", Body=b"")
+        s3_admin.delete_object(
+            Bucket=NAMES.upload_bucket, Key="uploads/gone.csv", VersionId=gone["VersionId"]
+        )
+    become(account.processor_role_arn)
+    processor = loader.load_with("s3_processor", PROCESSOR_ENV, monkeypatch)
+    # S3 answers the role 403 for the deleted version (moto: 404); the listing that follows,
+    # ListObjectVersions on the upload prefix, runs under the role for real.
+    InjectedAnswers(processor.s3_client, "GetObject", [s3_access_denied()])
+    deleted = s3_record("uploads/gone.csv", version_id=gone["VersionId"], sequencer="01")
+    assert processor.lambda_handler(s3_event(deleted), processor_context)["gone"] == 1
+
+    # The first result is created; the third version replaces it (HeadObject on the result,
+    # then a conditional PutObject); the second, delivered late, reads it and writes nothing.
+    versions = (account.upload_version, second["VersionId"], third["VersionId"])
+    first, middle, last = (
+        s3_event(s3_record("uploads/job.csv", version_id=version, sequencer=sequencer))
+        for version, sequencer in zip(versions, ("0A", "0B", "0C"), strict=True)
+    )
+    assert processor.lambda_handler(first, processor_context)["processed"] == 1
+    assert processor.lambda_handler(last, processor_context)["processed"] == 1
+    assert processor.lambda_handler(middle, processor_context)["superseded"] == 1
+
+
+@set_initial_no_auth_action_count(0)
 def test_processor_role_is_denied_outside_its_job(
     account: Account, become: Any, loader: FunctionLoader, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -224,9 +270,16 @@ def test_processor_role_is_denied_outside_its_job(
 
     _denied(lambda: s3.get_object(Bucket=OTHER_BUCKET, Key="uploads/job.csv"))
     _denied(lambda: s3.put_object(Bucket=OTHER_BUCKET, Key="results/x.json", Body=b"{}"))
-    # In its own bucket: no reading results, no writing uploads (no loops, no tampering).
-    _denied(lambda: s3.get_object(Bucket=NAMES.upload_bucket, Key="results/uploads/done.csv.json"))
+    _denied(lambda: s3.head_object(Bucket=OTHER_BUCKET, Key="results/uploads/job.csv.json"))
+    _denied(lambda: s3.list_object_versions(Bucket=OTHER_BUCKET, Prefix="uploads/job.csv"))
+    _denied(lambda: s3.list_objects_v2(Bucket=OTHER_BUCKET, Prefix="uploads/job.csv"))
+    # In its own bucket: no writing uploads (no loops, no tampering), no deleting anything.
     _denied(lambda: s3.put_object(Bucket=NAMES.upload_bucket, Key="uploads/new.csv", Body=b"x"))
+    _denied(lambda: s3.delete_object(Bucket=NAMES.upload_bucket, Key="uploads/job.csv"))
+    _denied(lambda: s3.get_object(Bucket=NAMES.upload_bucket, Key="elsewhere/x.csv"))
+    # The listings' s3:prefix condition (uploads/ only) cannot be judged here: moto evaluates
+    # StringEquals conditions only and treats every other operator as met. The document is
+    # checked instead (tests/infra/test_security_layer.py).
     _denied(lambda: dynamodb.put_item(TableName=OTHER_TABLE, Item={"id": {"S": "x"}}))
     _denied(lambda: dynamodb.get_item(TableName=OTHER_TABLE, Key={"id": {"S": "x"}}))
     _denied(lambda: secrets.get_secret_value(SecretId=account.secret_arn))

@@ -42,6 +42,12 @@ def _result(s3: Any, key: str) -> dict[str, Any]:
     return document
 
 
+def counts_of(**outcomes: int) -> dict[str, int]:
+    """What the handler returns: records per outcome, these and zero for every other."""
+    names = ("processed", "superseded", "duplicate", "gone", "ignored", "failed")
+    return {name: outcomes.get(name, 0) for name in names}
+
+
 def _result_versions(s3: Any, key: str) -> int:
     listing = s3.list_object_versions(Bucket=NAMES.upload_bucket, Prefix=f"results/{key}.json")
     return len(listing.get("Versions", []))
@@ -66,7 +72,7 @@ def test_each_record_key_is_decoded_and_described(
 
     counts = processor.lambda_handler(s3_event(*records), processor_context)
 
-    assert counts == {"processed": 4, "duplicate": 0, "gone": 0, "ignored": 0, "failed": 0}
+    assert counts == counts_of(processed=4)
     for index, key in enumerate(KEYS):
         body = CONTENT_MARKER + bytes([index]) * (1000 + index)
         result = _result(s3, key)
@@ -103,7 +109,7 @@ def test_duplicate_delivery_is_processed_once(
     )
 
     assert first["processed"] == 1
-    assert second == {"processed": 0, "duplicate": 1, "gone": 0, "ignored": 0, "failed": 0}
+    assert second == counts_of(duplicate=1)
     assert third["duplicate"] == 2
     assert _result_versions(s3, "uploads/once.csv") == 1  # the result was written once
     assert emf_metrics(capsys.readouterr().out)["DuplicatesSkipped"] == 3
@@ -114,15 +120,22 @@ def test_a_new_version_of_the_same_key_is_processed_again(
 ) -> None:
     first = _upload(s3, "uploads/doc.txt", b"first")
     processor.lambda_handler(
-        s3_event(s3_record("uploads/doc.txt", version_id=first)), processor_context
+        s3_event(s3_record("uploads/doc.txt", version_id=first, sequencer="0055AED6DCD90281E5")),
+        processor_context,
     )
     second = _upload(s3, "uploads/doc.txt", b"second version")
     counts = processor.lambda_handler(
-        s3_event(s3_record("uploads/doc.txt", version_id=second)), processor_context
+        s3_event(s3_record("uploads/doc.txt", version_id=second, sequencer="0055AED6DCD90281F0")),
+        processor_context,
     )
 
     assert counts["processed"] == 1
-    assert _result(s3, "uploads/doc.txt")["sha256"] == hashlib.sha256(b"second version").hexdigest()
+    result = _result(s3, "uploads/doc.txt")
+    assert result["sha256"] == hashlib.sha256(b"second version").hexdigest()
+    # The result names the version and the event it describes, also in its metadata.
+    assert (result["versionId"], result["sequencer"]) == (second, "0055AED6DCD90281F0")
+    head = s3.head_object(Bucket=NAMES.upload_bucket, Key="results/uploads/doc.txt.json")
+    assert head["Metadata"] == {"sequencer": "0055AED6DCD90281F0"}
     assert _result_versions(s3, "uploads/doc.txt") == 2
 
 
@@ -147,7 +160,7 @@ def test_the_s3_test_event_is_ignored_with_a_log_line(
 ) -> None:
     counts = processor.lambda_handler(load_event("s3_test_event"), processor_context)
 
-    assert counts == {"processed": 0, "duplicate": 0, "gone": 0, "ignored": 0, "failed": 0}
+    assert counts == counts_of()
     messages = [line["message"] for line in log_messages(capsys.readouterr().out)]
     assert "S3 test event ignored" in messages
     assert "Contents" not in s3.list_objects_v2(Bucket=NAMES.upload_bucket, Prefix="results/")
@@ -333,7 +346,7 @@ def test_a_record_without_response_elements_is_processed_normally(
 
     counts = processor.lambda_handler(s3_event(record), processor_context)
 
-    assert counts == {"processed": 1, "duplicate": 0, "gone": 0, "ignored": 0, "failed": 0}
+    assert counts == counts_of(processed=1)
     result = _result(s3, "uploads/replayed.csv")
     assert result["versionId"] == version
     assert result["sha256"] == hashlib.sha256(b"a,b\n1,2\n").hexdigest()

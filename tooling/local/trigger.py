@@ -7,15 +7,13 @@ invoke Lambda); this poller takes each event from it and does what Lambda would:
 handler in-process, retry, and finally write the same invocation record Lambda writes to the
 dead-letter queue. The retry delays are shortened (Lambda waits about 1 and 2 minutes).
 
-moto's notifications leave out two fields S3 always sends and the processor relies on for
-idempotency: the object's `versionId` (versioned buckets) and the `sequencer`. The poller adds
-them as S3 would (the version S3 reports for the key, a sequencer that grows with each event)
-before the processor sees the event.
+moto's notifications leave out two fields S3 always sends, which the processor relies on for
+idempotency and ordering: `versionId` and `sequencer` (see `EventCompleter`, which adds them as
+S3 would).
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import threading
 import time
@@ -109,6 +107,84 @@ class AsyncInvoker:
         }
 
 
+# A version id no version has: what an event names when the version its upload created was
+# permanently deleted before the event was delivered (see EventCompleter).
+DELETED_BEFORE_DELIVERY = "deleted-before-delivery"
+
+
+class EventCompleter:
+    """Adds to moto's ObjectCreated records the `versionId` and `sequencer` S3 would have sent.
+
+    What S3 sends (S3 event message structure,
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html):
+    `versionId`, the version the event's request created ("object version if bucket is
+    versioning-enabled, otherwise null"), and `sequencer`, a hexadecimal string by which the
+    events of one key are ordered (the rule is quoted where the processor compares them,
+    `compare_sequencers` in lambdas/s3_processor/handler.py).
+
+    How it is imitated: moto sends each notification synchronously inside the request that
+    creates the version (PutObject, POST, CopyObject, CompleteMultipartUpload), so the queue
+    holds the events of one key in the order their versions were created. The n-th ObjectCreated
+    event of a key therefore names the oldest version of that key not yet named by an earlier
+    event whose ETag is the event's `eTag` (moto sends the right one), and gets a sequencer that
+    grows with n. Versions come from ListObjectVersions at delivery time; S3 lists the versions
+    of a key newest first.
+
+    Limits: a version permanently deleted before its event is delivered can no longer be listed:
+    its event names `DELETED_BEFORE_DELIVERY` (S3 would name the deleted version; either way the
+    processor finds it gone). If a deleted version had the same ETag as a later one of the key,
+    the later one is named in its place. State is per poller: events already delivered before it
+    started (none, in a fresh environment) are not counted. An event that already carries a
+    sequencer (a redelivery) is left exactly as it is.
+    """
+
+    def __init__(self, s3: Any) -> None:
+        self.s3 = s3
+        self._lock = threading.Lock()
+        self._events_seen: dict[tuple[str, str], int] = {}
+        self._named: dict[tuple[str, str], set[str]] = {}
+
+    def complete(self, record: dict[str, Any]) -> None:
+        s3_object = record.get("s3", {}).get("object", {})
+        if "sequencer" in s3_object or not str(record.get("eventName", "")).startswith(
+            "ObjectCreated:"
+        ):
+            return
+        key = (record["s3"]["bucket"]["name"], unquote_plus(s3_object["key"]))
+        with self._lock:
+            position = self._events_seen.get(key, 0) + 1
+            self._events_seen[key] = position
+            # Fixed width (S3's are 18 digits), so that the sequencers of one key also grow as
+            # strings, whatever rule compares sequencers of different lengths.
+            s3_object["sequencer"] = f"{position:018X}"
+            version_id = self._version_created(key, str(s3_object.get("eTag", "")))
+            if version_id is not None:
+                s3_object["versionId"] = version_id
+
+    def _version_created(self, key: tuple[str, str], etag: str) -> str | None:
+        """The oldest version of the key not yet named whose ETag is the event's (None for a
+        version written without versioning)."""
+        bucket, name = key
+        named = self._named.setdefault(key, set())
+        versions: list[dict[str, Any]] = []
+        pages = self.s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=name)
+        for page in pages:
+            versions.extend(item for item in page.get("Versions", []) if item["Key"] == name)
+        unversioned = False
+        for item in reversed(versions):  # oldest first
+            version_id = str(item["VersionId"])
+            if item["ETag"].strip('"') != etag or version_id in named:
+                continue
+            if version_id == "null":
+                # Written while versioning was off: the next such upload replaces it in place,
+                # and S3's event names no version.
+                unversioned = True
+                continue
+            named.add(version_id)
+            return version_id
+        return None if unversioned else DELETED_BEFORE_DELIVERY
+
+
 class NotificationPoller:
     """Takes S3 notifications off the local queue and hands them to the invoker."""
 
@@ -117,7 +193,7 @@ class NotificationPoller:
         self.s3 = s3
         self.queue_url = queue_url
         self.invoker = invoker
-        self._sequence = itertools.count(time.time_ns())
+        self.completer = EventCompleter(s3)
         self.delivered_events: list[dict[str, Any]] = []
         self.stats = DeliveryStats()
         self._stop = threading.Event()
@@ -147,23 +223,9 @@ class NotificationPoller:
             # with it too, and the processor ignores it. Counting it keeps the stats honest.
             self.stats.add(test_events=1)
         for record in event.get("Records", []):
-            self._complete(record)
+            self.completer.complete(record)
         self.delivered_events.append(event)
         self.invoker.invoke(event, self.stats)
-
-    def _complete(self, record: dict[str, Any]) -> None:
-        s3_object = record.get("s3", {}).get("object", {})
-        if "sequencer" not in s3_object:
-            s3_object["sequencer"] = f"{next(self._sequence):020X}"
-        if "versionId" not in s3_object:
-            bucket = record["s3"]["bucket"]["name"]
-            key = unquote_plus(s3_object["key"])
-            try:
-                head = self.s3.head_object(Bucket=bucket, Key=key)
-            except self.s3.exceptions.ClientError:
-                return  # deleted since: the processor handles an object that is gone
-            if head.get("VersionId"):
-                s3_object["versionId"] = head["VersionId"]
 
     def wait_until_idle(self, timeout_seconds: float) -> bool:
         """True once the queue is empty and no message is in flight, within the timeout."""
