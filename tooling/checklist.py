@@ -8,8 +8,7 @@ skipped (it does not apply here, and says why).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -22,7 +21,7 @@ from rich.text import Text
 
 
 class Verdict(StrEnum):
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 (a verdict, not a password)
     WARN = "warn"
     FAIL = "fail"
     SKIP = "skip"
@@ -58,9 +57,7 @@ class Checklist:
     title: str
     context: dict[str, str] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
-    started_at: str = field(
-        default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds")
-    )
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def add(self, name: str, verdict: Verdict, detail: str, fix: str = "") -> Check:
         check = Check(name, verdict, detail, fix)
@@ -95,7 +92,9 @@ class Checklist:
         return not self.failed
 
     def counts(self) -> dict[str, int]:
-        return {verdict.value: sum(c.verdict is verdict for c in self.checks) for verdict in Verdict}
+        return {
+            verdict.value: sum(c.verdict is verdict for c in self.checks) for verdict in Verdict
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -114,7 +113,9 @@ class Checklist:
 
     def print(self, console: Console, saved_to: Path | None = None) -> None:
         where = " · ".join(f"{key} {value}" for key, value in self.context.items())
-        table = Table(title=f"{self.title}" + (f" · {where}" if where else ""), title_justify="left")
+        table = Table(
+            title=f"{self.title}" + (f" · {where}" if where else ""), title_justify="left"
+        )
         table.add_column("check", no_wrap=True)
         table.add_column("result")
         table.add_column("detail")
@@ -135,12 +136,3 @@ class Checklist:
 def _first_line(text: str) -> str:
     stripped = text.strip()
     return stripped.splitlines()[0][:300] if stripped else "no detail"
-
-
-@contextmanager
-def always(cleanup: Callable[[], None]) -> Iterator[None]:
-    """Run `cleanup` after the block whatever happened in it."""
-    try:
-        yield
-    finally:
-        cleanup()

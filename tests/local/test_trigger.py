@@ -10,8 +10,8 @@ from typing import Any
 from urllib.parse import quote, unquote_plus
 
 from shared.naming import UPLOAD_PREFIX
+from tooling.api_client import call_api
 from tooling.local.environment import LocalEnvironment
-from tooling.local.http import call_api
 from tooling.local.trigger import DELETED_BEFORE_DELIVERY, AsyncInvoker, NotificationPoller
 
 PROBE = "trigger-fidelity-probe"

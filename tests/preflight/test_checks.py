@@ -15,7 +15,7 @@ from shared.naming import AwsLocation, ResourceNames
 from shared.tags import standard_tags
 from tests.orchestration.conftest import console_text, make_console
 from tests.preflight.conftest import ACCOUNT, REGION, World, lambda_account
-from tooling.checklist import Verdict
+from tooling.checklist import CheckFailedError, Verdict
 from tooling.orchestrator.automation import sdk_version
 from tooling.orchestrator.targets import LocalTarget
 from tooling.preflight import checks
@@ -97,17 +97,17 @@ def test_layers_configured_for_different_regions_fail(world: World) -> None:
         "security": {"aws:region": "us-east-1"},
         "api": {"aws:region": "eu-west-1"},
     }
-    with pytest.raises(checks.CheckFailedError) as failed:
+    with pytest.raises(CheckFailedError) as failed:
         checks.check_identity_and_region(world.context())
     assert "api eu-west-1, security us-east-1" in failed.value.detail
     world.settings = {}
-    with pytest.raises(checks.CheckFailedError, match="sets aws:region"):
+    with pytest.raises(CheckFailedError, match="sets aws:region"):
         checks.check_identity_and_region(world.context())
 
 
 def test_no_credentials_fail_with_how_to_get_them(world: World) -> None:
     world.failing_service = ("sts", NoCredentialsError())
-    with pytest.raises(checks.CheckFailedError) as failed:
+    with pytest.raises(CheckFailedError) as failed:
         checks.check_identity_and_region(world.context())
     assert "no usable AWS credentials" in failed.value.detail
     assert "AWS_PROFILE" in failed.value.fix
@@ -171,7 +171,7 @@ def test_an_unset_logging_role_is_set_by_the_api_layer(world: World) -> None:
     check = checks.check_api_gateway_logging_role(world.context())
     assert check.verdict is Verdict.PASS and "will set this environment's role" in check.detail
     world.settings = {"api": {"serverless-api:manage_account_logging_role": "false"}}
-    with pytest.raises(checks.CheckFailedError, match="names no role"):
+    with pytest.raises(CheckFailedError, match="names no role"):
         checks.check_api_gateway_logging_role(world.context())
 
 
@@ -197,7 +197,7 @@ def test_a_setting_naming_a_deleted_role(world: World) -> None:
     warned = checks.check_api_gateway_logging_role(world.context())
     assert warned.verdict is Verdict.WARN and "no longer exists" in warned.detail
     world.settings = {"api": {"serverless-api:manage_account_logging_role": "false"}}
-    with pytest.raises(checks.CheckFailedError, match="no longer exists"):
+    with pytest.raises(CheckFailedError, match="no longer exists"):
         checks.check_api_gateway_logging_role(world.context())
 
 
@@ -257,7 +257,7 @@ def test_a_secret_name_reserved_by_a_pending_deletion_fails_with_both_ways_out(
     secrets.create_secret(Name=NAMES.secret, Tags=_tags("security"))
     assert "already" in checks.check_secret_name(_located(world)).detail
     secrets.delete_secret(SecretId=NAMES.secret, RecoveryWindowInDays=7)
-    with pytest.raises(checks.CheckFailedError) as failed:
+    with pytest.raises(CheckFailedError) as failed:
         checks.check_secret_name(_located(world))
     assert "scheduled for deletion" in failed.value.detail
     assert "restore-secret" in failed.value.fix and "--force-delete-without-recovery" in (
@@ -267,7 +267,7 @@ def test_a_secret_name_reserved_by_a_pending_deletion_fails_with_both_ways_out(
 
 def test_someone_elses_secret_of_that_name_fails(world: World) -> None:
     boto3.client("secretsmanager", region_name=REGION).create_secret(Name=NAMES.secret)
-    with pytest.raises(checks.CheckFailedError, match="not this environment's"):
+    with pytest.raises(CheckFailedError, match="not this environment's"):
         checks.check_secret_name(_located(world))
 
 
@@ -291,7 +291,7 @@ def test_a_malformed_alarm_address_fails_naming_it(world: World) -> None:
     world.settings = {
         "observability": {"serverless-observability:alarm_emails": ["ok@example.com", "oncall"]}
     }
-    with pytest.raises(checks.CheckFailedError, match="'oncall', which is not an e-mail"):
+    with pytest.raises(CheckFailedError, match="'oncall', which is not an e-mail"):
         checks.check_alarm_emails(world.context())
 
 
@@ -336,5 +336,3 @@ def test_a_failing_check_does_not_stop_the_others(world: World) -> None:
     )
     assert verdicts["Pulumi CLI"] is Verdict.PASS
     assert not checklist.passed
-
-

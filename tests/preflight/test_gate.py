@@ -75,7 +75,7 @@ def test_a_passing_preflight_deploys(world: World, small_repo: SmallRepo) -> Non
 
 def test_a_single_layer_is_checked_for_what_it_needs(world: World, small_repo: SmallRepo) -> None:
     # Lambda is not asked at all (nothing is stubbed): the api layer reserves no concurrency.
-    orchestrator, engine = _orchestrator(world, small_repo)
+    orchestrator, _ = _orchestrator(world, small_repo)
     report = orchestrator.deploy("api")
     text = " ".join(console_text(orchestrator.console).split())
     assert "the layers reserve no concurrency" in text
@@ -93,5 +93,3 @@ def test_a_preview_reports_the_preflight_without_refusing(
     assert report.exit_code != ExitCode.REFUSED
     assert "quota in us-east-1 is 10" in console_text(orchestrator.console)
     assert [call.layer for call in engine.calls if call.operation == "preview"]
-
-

@@ -1,4 +1,9 @@
-"""`nox -s local`: run the application on this machine; `-- --smoke` runs a scripted journey."""
+"""`nox -s local`: run the application on this machine; `-- --smoke` runs the verify journey.
+
+While it runs, build/local/environment.json tells `nox -s verify -- --target local` where
+everything is (the layers' outputs with the local endpoints); `--smoke` runs that same journey
+against the environment it starts, then stops it.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,11 @@ from rich.panel import Panel
 from tooling.local.api_gateway import DEFAULT_API_PORT
 from tooling.local.emulator import DEFAULT_EMULATOR_PORT, PortInUseError, moto_server
 from tooling.local.environment import LocalEnvironment, local_environment
-from tooling.local.smoke import SMOKE_KEY, print_report, run_smoke
+from tooling.verify.deployment import LOCAL_ENVIRONMENT_FILE, write_local_environment
+from tooling.verify.journey import run_verify
+
+# The local processor runs in-process and starts at once: a result takes well under a second.
+SMOKE_TIMEOUT_S = 30.0
 
 
 def _instructions(env: LocalEnvironment) -> str:
@@ -34,7 +43,7 @@ def _instructions(env: LocalEnvironment) -> str:
             f"  curl -s {api}/health",
             f"  {aws} --endpoint-url {endpoint} \\",
             f"      s3 cp README.md s3://{bucket}/uploads/readme.md",
-            f"  {sign} {api}/objects/uploads/readme.md",
+            f"  {sign} {api}/objects/uploads%2Freadme.md",
             f"  {sign} -H 'Content-Type: application/json' \\",
             f"      -d '{body}' {api}/process",
             "",
@@ -44,6 +53,10 @@ def _instructions(env: LocalEnvironment) -> str:
             "",
             "Routes other than GET /health need a SigV4 signature (any credentials): the local API",
             "checks that a caller signs, as the deployed API does, but does not verify signatures.",
+            "Object keys go in the path percent-encoded, `/` included (urllib.parse.quote(key,",
+            "safe='')), as a REST API delivers them to the function.",
+            "",
+            "Check it end to end from another terminal: nox -s verify -- --target local",
             "Press Ctrl-C to stop; everything is in memory and is gone when it stops.",
         ]
     )
@@ -79,7 +92,9 @@ def _emulator_only(port: int, out: Console) -> int:
 def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nox -s local --", description=__doc__)
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--smoke", action="store_true", help="run the scripted journey and exit")
+    mode.add_argument(
+        "--smoke", action="store_true", help="run the verify journey against it, then stop"
+    )
     mode.add_argument(
         "--emulator-only",
         action="store_true",
@@ -100,10 +115,22 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
             return _emulator_only(args.emulator_port, out)
         with local_environment(api_port=args.api_port, emulator_port=args.emulator_port) as env:
             if args.smoke:
-                out.print(f"Smoke run: uploading {SMOKE_KEY!r} and calling the API...")
-                return 0 if print_report(run_smoke(env), out) else 1
-            out.print(Panel(_instructions(env), title="Local environment running"))
-            threading.Event().wait()
+                checklist = run_verify(env.deployment(), timeout_s=SMOKE_TIMEOUT_S, poll_s=0.2)
+                checklist.print(out)
+                return 0 if checklist.passed else 1
+            write_local_environment(
+                LOCAL_ENVIRONMENT_FILE,
+                stack=env.resources.names.environment,
+                emulator_url=env.emulator_url,
+                outputs=env.outputs(),
+                version=env.resources.api_environment["APP_VERSION"],
+            )
+            try:
+                out.print(Panel(_instructions(env), title="Local environment running"))
+                threading.Event().wait()
+            finally:
+                # Nothing answers there any more: verify must not find it.
+                LOCAL_ENVIRONMENT_FILE.unlink(missing_ok=True)
     except PortInUseError as busy:
         out.print(f"[red]error:[/] {busy}", highlight=False)
         return 2

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from tooling.local.api_gateway import DEFAULT_API_PORT, LocalApiGateway, serve
+from tooling.local.api_gateway import DEFAULT_API_PORT, LOCAL_API_ID, LocalApiGateway, serve
 from tooling.local.emulator import (
     DEFAULT_EMULATOR_PORT,
     EMULATOR_ACCOUNT_ID,
@@ -20,6 +20,7 @@ from tooling.local.functions import LambdaContext, load_handler, temporary_envir
 from tooling.local.provision import LocalResources, client, provision
 from tooling.local.secret_rotation import rotate_immediately
 from tooling.local.trigger import AsyncInvoker, NotificationPoller
+from tooling.verify.deployment import Deployment, local_deployment_from
 
 # Variables a developer's shell may hold that would send the handlers somewhere else.
 _ISOLATED_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN")
@@ -37,6 +38,45 @@ class LocalEnvironment:
     def client(self, service: str) -> Any:
         """A boto3 client for the emulator, with its dummy credentials."""
         return client(service, self.emulator_url)
+
+    def outputs(self) -> dict[str, dict[str, Any]]:
+        """The five layers' outputs as this environment stands for them.
+
+        What the programs export under the mocks, with every value the emulator or the local
+        API assigned itself in place of the placeholder: the key and secret ARNs, the queue's
+        URL, the topic's ARN, the API's id and URLs.
+        """
+        runs = self.resources.synthesized
+        exported = {layer: run.export_values() for layer, run in runs.items()}
+        placeholder_api_url = str(exported["api"]["api_gateway_url"])
+        replacements = {
+            str(exported["security"]["kms_key_arn"]): self.resources.kms_key_arn,
+            str(exported["security"]["secrets_manager_arn"]): self.resources.secret_arn,
+            str(exported["storage"]["dead_letter_queue_url"]): self.resources.dead_letter_queue_url,
+            str(exported["observability"]["sns_topic_arn"]): self.resources.alarm_topic_arn,
+            str(exported["api"]["rest_api_id"]): LOCAL_API_ID,
+        }
+
+        def local(value: Any) -> Any:
+            if not isinstance(value, str):
+                return value
+            if value.startswith(placeholder_api_url):
+                return self.api_url + value.removeprefix(placeholder_api_url)
+            return replacements.get(value, value)
+
+        return {
+            layer: {key: local(value) for key, value in values.items()}
+            for layer, values in exported.items()
+        }
+
+    def deployment(self) -> Deployment:
+        """This environment as `nox -s verify -- --target local` reaches it."""
+        return local_deployment_from(
+            self.resources.names.environment,
+            self.emulator_url,
+            self.outputs(),
+            self.resources.api_environment["APP_VERSION"],
+        )
 
 
 def _context_factory(resources: LocalResources, function_name: str) -> Any:

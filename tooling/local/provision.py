@@ -11,7 +11,10 @@ cannot take as-is is adapted, each in one place below:
 - the S3-to-Lambda trigger becomes an S3-to-SQS notification on the same prefix and events
   (moto cannot invoke Lambda), which tooling.local.trigger delivers to the processor;
 - the TLS-only bucket policy is not applied: moto evaluates its conditional Deny as if every
-  request were insecure and would refuse them all (FACTS: test such policies as documents).
+  request were insecure and would refuse them all (FACTS: test such policies as documents);
+- the alarm topic, alarms and dashboard are created as observability declares them (an
+  emulator evaluates no metric, so every alarm stays in INSUFFICIENT_DATA), so that what
+  `nox -s verify` checks of them is there locally too.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class LocalResources:
     kms_key_arn: str
     table_name: str
     dead_letter_queue_url: str
+    alarm_topic_arn: str
     notification_queue_url: str
     processor_environment: dict[str, str]
     api_environment: dict[str, str]
@@ -102,6 +106,7 @@ def provision(endpoint_url: str, runs: dict[str, LayerRun] | None = None) -> Loc
         security.exports["kms_key_arn"].value: key_arn,
         security.exports["secrets_manager_arn"].value: secret_arn,
     }
+    alarm_topic_arn = _create_observability(runs["observability"], endpoint_url, key_arn)
 
     bucket_name = _create_bucket(storage, endpoint_url, key_arn)
     table_name = _create_table(storage, endpoint_url, key_arn)
@@ -122,6 +127,7 @@ def provision(endpoint_url: str, runs: dict[str, LayerRun] | None = None) -> Loc
         kms_key_arn=key_arn,
         table_name=table_name,
         dead_letter_queue_url=dead_letter_queue_url,
+        alarm_topic_arn=alarm_topic_arn,
         notification_queue_url=notification_queue_url,
         processor_environment=_substitute(
             compute.named("s3-processor").inputs["environment"]["variables"], replacements
@@ -237,3 +243,44 @@ def _notification_queue(
         },
     )
     return url
+
+
+def _create_observability(observability: LayerRun, endpoint_url: str, key_arn: str) -> str:
+    """The alarm topic, every alarm notifying it, and the dashboard; the topic's ARN."""
+    topic = observability.named("alarm-topic").inputs
+    topic_arn: str = client("sns", endpoint_url).create_topic(
+        Name=topic["name"], Attributes={"KmsMasterKeyId": key_arn}
+    )["TopicArn"]
+    placeholder_topic = observability.named("alarm-topic").outputs["arn"]
+    cloudwatch = client("cloudwatch", endpoint_url)
+    for alarm in observability.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"):
+        inputs = alarm.inputs
+        statistic = (
+            {"ExtendedStatistic": inputs["extendedStatistic"]}
+            if inputs.get("extendedStatistic")
+            else {"Statistic": inputs["statistic"]}
+        )
+        cloudwatch.put_metric_alarm(
+            AlarmName=inputs["name"],
+            AlarmDescription=inputs["alarmDescription"],
+            Namespace=inputs["namespace"],
+            MetricName=inputs["metricName"],
+            Dimensions=[{"Name": k, "Value": str(v)} for k, v in inputs["dimensions"].items()],
+            # The mocks hand numbers back as floats; CloudWatch wants whole seconds and periods.
+            Period=int(inputs["period"]),
+            EvaluationPeriods=int(inputs["evaluationPeriods"]),
+            Threshold=float(inputs["threshold"]),
+            ComparisonOperator=inputs["comparisonOperator"],
+            TreatMissingData=inputs["treatMissingData"],
+            ActionsEnabled=inputs["actionsEnabled"],
+            AlarmActions=[
+                topic_arn if a == placeholder_topic else a for a in inputs["alarmActions"]
+            ],
+            OKActions=[topic_arn if a == placeholder_topic else a for a in inputs["okActions"]],
+            **statistic,
+        )
+    dashboard = observability.named("dashboard").inputs
+    cloudwatch.put_dashboard(
+        DashboardName=dashboard["dashboardName"], DashboardBody=dashboard["dashboardBody"]
+    )
+    return topic_arn

@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
+from botocore.exceptions import ClientError
+
 ProcessorHandler = Callable[[dict[str, Any], Any], Any]
 
 POLL_WAIT_SECONDS = 1
@@ -130,7 +132,11 @@ class EventCompleter:
     grows with n. Versions come from ListObjectVersions at delivery time; S3 lists the versions
     of a key newest first.
 
-    Limits: a version permanently deleted before its event is delivered can no longer be listed:
+    Limits: moto's server cannot list a bucket holding a key with a character XML 1.0 cannot
+    carry (it answers 500 for NUL, and turns a CR into a LF), where S3 lists it URL-encoded
+    (EncodingType=url, which botocore asks for); for such a key the current version, from
+    HeadObject, is named instead, which is right unless the key changed again before delivery.
+    A version permanently deleted before its event is delivered can no longer be listed:
     its event names `DELETED_BEFORE_DELIVERY` (S3 would name the deleted version; either way the
     processor finds it gone). If a deleted version had the same ETag as a later one of the key,
     the later one is named in its place. State is per poller: events already delivered before it
@@ -167,9 +173,17 @@ class EventCompleter:
         bucket, name = key
         named = self._named.setdefault(key, set())
         versions: list[dict[str, Any]] = []
-        pages = self.s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=name)
-        for page in pages:
-            versions.extend(item for item in page.get("Versions", []) if item["Key"] == name)
+        try:
+            pages = self.s3.get_paginator("list_object_versions").paginate(
+                Bucket=bucket, Prefix=name
+            )
+            for page in pages:
+                versions.extend(item for item in page.get("Versions", []) if item["Key"] == name)
+        except ClientError:
+            return self._current_version(bucket, name, etag)
+        if not versions and not name.isprintable():
+            # moto listed it under another name (a CR turned into a LF): ask for the object.
+            return self._current_version(bucket, name, etag)
         unversioned = False
         for item in reversed(versions):  # oldest first
             version_id = str(item["VersionId"])
@@ -183,6 +197,17 @@ class EventCompleter:
             named.add(version_id)
             return version_id
         return None if unversioned else DELETED_BEFORE_DELIVERY
+
+    def _current_version(self, bucket: str, name: str, etag: str) -> str | None:
+        """The key's current version, for a key moto cannot list (see the class's limits)."""
+        try:
+            head = self.s3.head_object(Bucket=bucket, Key=name)
+        except ClientError:
+            return DELETED_BEFORE_DELIVERY
+        if head["ETag"].strip('"') != etag:
+            return DELETED_BEFORE_DELIVERY
+        version_id = head.get("VersionId")
+        return None if version_id in (None, "null") else str(version_id)
 
 
 class NotificationPoller:

@@ -22,7 +22,6 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
 from shared.manifest import MANIFEST, REPO_ROOT
@@ -30,7 +29,7 @@ from tooling.orchestrator.changes import touched_layers
 from tooling.orchestrator.engine import Engine
 from tooling.orchestrator.gitrepo import GitError, GitRepo
 from tooling.orchestrator.graph import FORMATS, render_graph
-from tooling.orchestrator.orchestrator import ExitCode, Orchestrator
+from tooling.orchestrator.orchestrator import ExitCode, Orchestrator, Preflight
 from tooling.orchestrator.targets import (
     LOCAL_STACK,
     TARGETS,
@@ -39,7 +38,6 @@ from tooling.orchestrator.targets import (
     UnavailableError,
     make_target,
 )
-from tooling.orchestrator.orchestrator import Preflight
 from tooling.preflight.checks import (
     PREFLIGHT_REPORT,
     PreflightContext,

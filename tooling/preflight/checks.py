@@ -117,7 +117,9 @@ def check_aws_plugin(ctx: PreflightContext) -> Check:
     except CliError as error:
         return Check("pulumi-aws plugin", Verdict.SKIP, f"cannot list plugins: {error}")
     versions = sorted(
-        str(p.get("version")) for p in plugins if p.get("name") == "aws" and p.get("kind") == "resource"
+        str(p.get("version"))
+        for p in plugins
+        if p.get("name") == "aws" and p.get("kind") == "resource"
     )
     if pinned in versions:
         return Check("pulumi-aws plugin", Verdict.PASS, f"resource plugin aws v{pinned}")
@@ -188,7 +190,7 @@ def check_identity_and_region(ctx: PreflightContext) -> Check:
     if region is None:
         raise CheckFailedError(
             f"no layer's Pulumi.{ctx.stack}.yaml sets aws:region and none was given",
-            f"pass --region <region>, or run `pulumi config set aws:region <region>` in each "
+            "pass --region <region>, or run `pulumi config set aws:region <region>` in each "
             "stacks/<layer>",
         )
     overridden = ctx.target.stack_config(MANIFEST.layers[0]).get("aws:region") is not None
@@ -222,9 +224,7 @@ def check_identity_and_region(ctx: PreflightContext) -> Check:
 def check_concurrency(ctx: PreflightContext) -> Check:
     planned = planned_reservations(ctx.layers, ctx.stack, settings_of=ctx.settings_of)
     if not ctx.target.has_account_limits:
-        return Check(
-            "Lambda concurrency", Verdict.SKIP, "the emulator has no concurrency quota"
-        )
+        return Check("Lambda concurrency", Verdict.SKIP, "the emulator has no concurrency quota")
     if not planned:
         return Check("Lambda concurrency", Verdict.PASS, "the layers reserve no concurrency")
     region = ctx.location.region if ctx.location else "this region"
@@ -355,7 +355,9 @@ def check_bucket_names(ctx: PreflightContext) -> Check:
     if not ctx.deploys("storage"):
         return Check("bucket names", Verdict.SKIP, "the storage layer is not being deployed")
     names = ctx.names()
-    answers = [_bucket_state(ctx, bucket) for bucket in (names.upload_bucket, names.access_log_bucket)]
+    answers = [
+        _bucket_state(ctx, bucket) for bucket in (names.upload_bucket, names.access_log_bucket)
+    ]
     worst = next((a for a in answers if a[0] is Verdict.FAIL), None)
     if worst is not None:
         return Check("bucket names", *worst)
@@ -423,9 +425,7 @@ def check_alarm_emails(ctx: PreflightContext) -> Check:
 
 def run_preflight(ctx: PreflightContext) -> Checklist:
     """Every check, in the order a newcomer would fix them."""
-    checklist = Checklist(
-        "preflight", {"stack": ctx.stack, "target": ctx.target.name}
-    )
+    checklist = Checklist("preflight", {"stack": ctx.stack, "target": ctx.target.name})
     checklist.run("Pulumi CLI", lambda: check_cli(ctx))
     checklist.run("pulumi-aws plugin", lambda: check_aws_plugin(ctx))
     checklist.run("Pulumi backend", lambda: check_backend(ctx))

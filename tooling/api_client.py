@@ -1,4 +1,8 @@
-"""Calls to the local API as a real caller makes them: SigV4-signed where the route needs it."""
+"""Calls to the API as a real caller makes them: SigV4-signed (execute-api) where a route needs it.
+
+Used against the deployed API (with the caller's own credentials) and the local one (with the
+emulator's), by `nox -s verify`, the local smoke run and the tests.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,14 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from tooling.local.emulator import EMULATOR_CREDENTIALS, EMULATOR_REGION
+
+# The emulator accepts any credentials; the local API only checks that a caller signs.
+EMULATOR_SIGNER = (
+    Credentials(
+        EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"], EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+    ),
+    EMULATOR_REGION,
+)
 
 
 @dataclass(frozen=True)
@@ -32,18 +44,21 @@ def call_api(
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
     sign: bool = True,
+    signer: tuple[Credentials, str] = EMULATOR_SIGNER,
     timeout: float = 30.0,
 ) -> ApiResponse:
-    """One HTTP request to the local API; signed for execute-api unless `sign` is False."""
+    """One HTTP request; signed for execute-api with `signer` (credentials, region) unless
+    `sign` is False."""
+    if not url.startswith(("https://", "http://")):
+        raise ValueError(f"not an http(s) URL: {url!r}")
     request_headers = dict(headers or {})
     if sign:
+        credentials, region = signer
         signed = AWSRequest(method=method, url=url, data=body or b"", headers=request_headers)
-        credentials = Credentials(
-            EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"], EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
-        )
-        SigV4Auth(credentials, "execute-api", EMULATOR_REGION).add_auth(signed)
+        SigV4Auth(credentials, "execute-api", region).add_auth(signed)
         request_headers = dict(signed.headers.items())
-    request = urllib.request.Request(url, data=body, method=method, headers=request_headers)  # noqa: S310 (loopback URL built here)
+    # The scheme is checked above: only http(s) reaches urlopen.
+    request = urllib.request.Request(url, data=body, method=method, headers=request_headers)  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             return ApiResponse(response.status, dict(response.headers.items()), response.read())

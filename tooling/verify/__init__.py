@@ -1,0 +1,1 @@
+"""`nox -s verify`: the acceptance journey against a deployed environment."""
