@@ -10,6 +10,8 @@ import yaml
 
 from shared.manifest import REPO_ROOT
 from tooling.orchestrator.cli import build_parser
+from tooling.preflight.__main__ import build_parser as build_preflight_parser
+from tooling.verify.__main__ import build_parser as build_verify_parser
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "layers.yml"
 # What the workflow's variables hold at run time, for parsing its command lines.
@@ -77,3 +79,37 @@ def test_preview_treats_pending_changes_as_success_and_deploy_runs_only_on_push(
             "PULUMI_CONFIG_PASSPHRASE",
         }
         assert step["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
+
+
+def _commands_of(module: str) -> list[tuple[int, list[str]]]:
+    """(step index, argv) of every `python -m <module>` line in the workflow."""
+    found = []
+    for index, step in enumerate(_steps()):
+        script = step.get("run", "").replace("\\\n", " ")
+        for line in script.splitlines():
+            if f"-m {module}" not in line:
+                continue
+            command = line.split(f"-m {module}", 1)[1]
+            for variable, value in SAMPLE_ENV.items():
+                command = command.replace(variable, value)
+            found.append((index, shlex.split(command.replace('"', ""))))
+    return found
+
+
+def test_the_preflight_runs_before_previews_and_deploys_and_verify_after_deploys() -> None:
+    (preflight,) = _commands_of("tooling.preflight")
+    (verify,) = _commands_of("tooling.verify")
+    steps = {argv[0]: index for index, argv in _commands_of("tooling.orchestrator") if argv}
+    assert preflight[0] < steps["preview-all"] < steps["deploy-all"] < verify[0]
+    preflight_args = build_preflight_parser().parse_args(preflight[1])
+    assert (preflight_args.target, preflight_args.stack) == ("aws", "dev")
+    assert preflight_args.layers == ["storage", "compute"]
+    verify_args = build_verify_parser().parse_args(verify[1])
+    assert (verify_args.target, verify_args.stack) == ("aws", "dev")
+    deploy = next(
+        argv for _, argv in _commands_of("tooling.orchestrator") if argv[0] == "deploy-all"
+    )
+    # The preflight already ran in its own step with the same layers.
+    assert "--skip-preflight" in deploy
+    verify_step = _steps()[verify[0]]
+    assert verify_step["if"] == "github.event_name == 'push' && steps.changed.outputs.layers != ''"

@@ -19,7 +19,7 @@ from tooling.checklist import CheckFailedError, Verdict
 from tooling.orchestrator.automation import sdk_version
 from tooling.orchestrator.targets import LocalTarget
 from tooling.preflight import checks
-from tooling.preflight.cli import CliError, Identity
+from tooling.preflight.cli import CliError, CliMissingError, Identity
 
 NAMES = ResourceNames("dev", AwsLocation("aws", REGION, ACCOUNT))
 
@@ -60,6 +60,8 @@ def test_not_logged_in_fails_with_pulumi_login(world: World) -> None:
     failed = checks.check_backend(world.context())
     assert failed.verdict is Verdict.FAIL
     assert "pulumi login" in failed.fix
+    world.cli.identity = CliMissingError("the Pulumi CLI is not installed")
+    assert checks.check_backend(world.context()).verdict is Verdict.SKIP
 
 
 def test_pulumi_cloud_needs_an_organization_the_user_belongs_to(world: World) -> None:

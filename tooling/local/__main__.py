@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -89,6 +90,10 @@ def _emulator_only(port: int, out: Console) -> int:
     return 0
 
 
+def _stop_on_terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nox -s local --", description=__doc__)
     mode = parser.add_mutually_exclusive_group()
@@ -125,10 +130,13 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
                 outputs=env.outputs(),
                 version=env.resources.api_environment["APP_VERSION"],
             )
+            # `kill` (SIGTERM) stops it as Ctrl-C does, so it removes what it published.
+            previous = signal.signal(signal.SIGTERM, _stop_on_terminate)
             try:
                 out.print(Panel(_instructions(env), title="Local environment running"))
                 threading.Event().wait()
             finally:
+                signal.signal(signal.SIGTERM, previous)
                 # Nothing answers there any more: verify must not find it.
                 LOCAL_ENVIRONMENT_FILE.unlink(missing_ok=True)
     except PortInUseError as busy:

@@ -21,7 +21,7 @@ from tooling.orchestrator.targets import TARGETS, UnavailableError, make_target
 from tooling.preflight.checks import PREFLIGHT_REPORT, preflight_context, run_preflight
 
 
-def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nox -s preflight --", description=__doc__)
     parser.add_argument("--stack", help="the environment (default on the local target: local)")
     parser.add_argument("--target", choices=TARGETS, default="local", help="default: local")
@@ -30,7 +30,11 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
     parser.add_argument(
         "--layers", nargs="+", choices=MANIFEST.order, help="only what these layers need"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
+    args = build_parser().parse_args(argv)
     out = console or Console()
     try:
         stack = stack_name_of(args.stack, args.target)

@@ -25,7 +25,7 @@ from shared.tags import standard_tags
 from tooling.checklist import Check, CheckFailedError, Checklist, Verdict
 from tooling.orchestrator.automation import INSTALL_DOCS_URL, sdk_version
 from tooling.orchestrator.targets import Target
-from tooling.preflight.cli import CliError, Identity, InstalledCli, PulumiCli
+from tooling.preflight.cli import CliError, CliMissingError, Identity, InstalledCli, PulumiCli
 from tooling.preflight.concurrency import (
     ConcurrencyRefusedError,
     SettingsReader,
@@ -135,6 +135,8 @@ def check_aws_plugin(ctx: PreflightContext) -> Check:
 def check_backend(ctx: PreflightContext) -> Check:
     try:
         identity = ctx.identity = ctx.cli.whoami()
+    except CliMissingError:
+        return Check("Pulumi backend", Verdict.SKIP, "needs the Pulumi CLI (see above)")
     except CliError as error:
         return Check(
             "Pulumi backend",

@@ -55,6 +55,10 @@ class CliError(Exception):
     """A CLI command failed; the message is its first error line."""
 
 
+class CliMissingError(CliError):
+    """There is no Pulumi CLI to ask."""
+
+
 @dataclass
 class InstalledCli:
     """The `pulumi` the orchestrator would use: on PATH, else the one cached under the repo."""
@@ -72,7 +76,7 @@ class InstalledCli:
     def _run(self, *args: str) -> str:
         executable = self.executable()
         if executable is None:
-            raise CliError("the Pulumi CLI is not installed")
+            raise CliMissingError("the Pulumi CLI is not installed")
         completed = subprocess.run(  # noqa: S603 (a fixed command line, no shell)
             [executable, *args],
             capture_output=True,

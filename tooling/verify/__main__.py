@@ -44,7 +44,7 @@ def _deployment(args: argparse.Namespace) -> Deployment:
     return aws_deployment(engine, stack, getattr(target, "region", None))
 
 
-def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nox -s verify --", description=__doc__)
     parser.add_argument("--stack", help="the environment (required on the aws target)")
     parser.add_argument("--target", choices=TARGETS, default="local", help="default: local")
@@ -56,7 +56,11 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
         default=DEFAULT_TIMEOUT_S,
         help=f"seconds to wait for the upload's result (default {DEFAULT_TIMEOUT_S:.0f})",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
+    args = build_parser().parse_args(argv)
     out = console or Console()
     try:
         deployment = _deployment(args)

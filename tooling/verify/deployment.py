@@ -22,7 +22,7 @@ from botocore.credentials import Credentials
 from shared.manifest import MANIFEST, REPO_ROOT
 from shared.naming import LIVE_ALIAS
 from tooling.api_client import EMULATOR_SIGNER
-from tooling.local.emulator import EMULATOR_CREDENTIALS, EMULATOR_REGION
+from tooling.local.emulator import EMULATOR_CREDENTIALS, EMULATOR_REGION, emulator_answers
 from tooling.orchestrator.engine import Engine
 
 # Written by `nox -s local` while it runs, removed when it stops.
@@ -125,14 +125,20 @@ def write_local_environment(
     return path
 
 
-def local_deployment(path: Path = LOCAL_ENVIRONMENT_FILE) -> Deployment:
+def local_deployment(path: Path | None = None) -> Deployment:
     """The environment a running `nox -s local` serves."""
+    path = path or LOCAL_ENVIRONMENT_FILE
     if not path.exists():
         raise DeploymentUnavailableError(
             f"no local environment is running ({path} is absent): start one with `nox -s local` "
             "in another terminal, then run `nox -s verify -- --target local` again"
         )
     document = json.loads(path.read_text(encoding="utf-8"))
+    if not emulator_answers(document["emulator_url"]):
+        raise DeploymentUnavailableError(
+            f"{path} names an environment at {document['emulator_url']}, but nothing answers "
+            "there any more (the `nox -s local` that wrote it was killed): start it again"
+        )
     return local_deployment_from(
         document["stack"],
         document["emulator_url"],
