@@ -72,13 +72,48 @@ def test_preview_treats_pending_changes_as_success_and_deploy_runs_only_on_push(
     assert '"$code" -eq 4' in preview["run"]
     assert "github.event_name == 'push'" in deploy["if"]
     for step in (preview, deploy):
-        assert set(step["env"]) >= {
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "PULUMI_ACCESS_TOKEN",
-            "PULUMI_CONFIG_PASSPHRASE",
-        }
+        assert set(step["env"]) >= {"PULUMI_ACCESS_TOKEN", "PULUMI_CONFIG_PASSPHRASE"}
         assert step["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
+
+
+def test_aws_is_reached_through_oidc_with_no_stored_keys() -> None:
+    text = WORKFLOW.read_text(encoding="utf-8")
+    assert "AWS_ACCESS_KEY_ID" not in text and "AWS_SECRET_ACCESS_KEY" not in text
+    job = _workflow()["jobs"]["layers"]
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    assert _workflow()["permissions"] == {}
+    steps = {step.get("name"): index for index, step in enumerate(_steps())}
+    assume = _steps()[steps["Assume the deploy role (OIDC)"]]
+    assert assume["uses"].startswith("aws-actions/configure-aws-credentials@")
+    assert assume["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+    # The role is assumed before anything talks to AWS.
+    assert (
+        steps["Assume the deploy role (OIDC)"]
+        < steps["Preflight the account for the touched layers"]
+    )
+
+
+def test_every_action_is_pinned_by_commit_and_checkout_keeps_no_credentials() -> None:
+    for step in _steps():
+        if "uses" in step:
+            action, _, ref = step["uses"].partition("@")
+            assert re.fullmatch(r"[0-9a-f]{40}", ref), (
+                f"{action} is pinned by {ref!r}, not a commit"
+            )
+    checkout = next(
+        step for step in _steps() if step.get("uses", "").startswith("actions/checkout@")
+    )
+    assert checkout["with"]["persist-credentials"] is False
+
+
+def test_the_archives_are_built_once_kept_and_then_deployed() -> None:
+    steps = {step.get("name"): index for index, step in enumerate(_steps())}
+    build = _steps()[steps["Build the function archives once"]]
+    assert build["run"] == ".venv/bin/python -m tooling build"
+    kept = _steps()[steps["Keep the archives that are deployed"]]
+    assert kept["with"]["path"] == "build/lambda/*.zip"
+    assert steps["Build the function archives once"] < steps["Preview the touched layers"]
+    assert steps["Build the function archives once"] < steps["Deploy the touched layers in order"]
 
 
 def _commands_of(module: str) -> list[tuple[int, list[str]]]:
