@@ -79,8 +79,10 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def synth(session: nox.Session) -> None:
-    """Synthesize every layer offline: inventory, policy verdicts, IAM lint; `-- --diff REF`."""
+    """Build, then synthesize every layer offline: inventory, verdicts, IAM lint; `-- --diff REF`."""
     _install(session)
+    # The programs deploy built archives (and never build them): build what they read.
+    session.run("python", "-m", "tooling", "build")
     session.run("python", "-m", "tooling.synth", *session.posargs)
 
 
@@ -88,12 +90,14 @@ def synth(session: nox.Session) -> None:
 def local(session: nox.Session) -> None:
     """Run the whole application on this machine (moto + in-process handlers); -- --smoke."""
     _install(session)
+    # The local environment is what the five programs declare, and they read built archives.
+    session.run("python", "-m", "tooling", "build")
     session.run("python", "-m", "tooling.local", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def build(session: nox.Session) -> None:
-    """Package each function under lambdas/ into a reproducible zip and report its size."""
+    """Build each function's archive from the tree: the exact bytes the layers deploy."""
     _install(session)
     session.run("python", "-m", "tooling", "build")
 

@@ -1,9 +1,11 @@
 """The layer manifest: the single source of truth for the five layers.
 
-Each layer declares its directory, its owning team, the output keys it promises and the
-upstream keys it consumes. Everything else derives from this module: the deployment order
-(dependencies are the layers a layer consumes from), the stack references, the contract
-tests, CODEOWNERS checks and the README's diagram.
+Each layer declares its directory, its owning team, the output keys it promises, the upstream
+keys it consumes and the functions it packages (each a folder under lambdas/, with the
+environment variables the layer sets for it). Everything else derives from this module: the
+deployment order (dependencies are the layers a layer consumes from), the stack references, the
+contract tests, which layers a change touches (`Layer.code_paths`, `SHARED_PATHS`), the function
+archives, .github/CODEOWNERS and the README's diagram.
 
 Renaming or removing a promised key is a breaking change for every consumer listed here.
 """
@@ -19,6 +21,14 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STACKS_DIR = REPO_ROOT / "stacks"
 PROJECT_PREFIX = "serverless"
+
+# Paths every layer's program depends on: the shared package it imports, the policy pack every
+# preview and update runs, and the pins of everything installed. A change there touches all.
+SHARED_PATHS = ("shared/", "policy/", "pyproject.toml", "constraints.txt")
+# lambdas/common/*.py goes into every function's archive (shared/packaging.py).
+COMMON_FUNCTION_CODE = "lambdas/common/"
+# Who owns what every layer shares (the layers' own paths belong to their owners).
+PLATFORM_OWNER = "@serverless-platform/platform"
 
 # snake_case with a suffix that says what kind of value the key holds.
 OUTPUT_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*_(arn|name|url|id)$")
@@ -37,6 +47,20 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
+class Function:
+    """One Lambda function a layer packages and deploys."""
+
+    # The folder lambdas/<name>/: the archive's root, holding `handler.py`.
+    name: str
+    # The environment variables the layer sets for it, all of which its handler may read.
+    environment: tuple[str, ...] = ()
+
+    @property
+    def code_path(self) -> str:
+        return f"lambdas/{self.name}/"
+
+
+@dataclass(frozen=True)
 class Layer:
     """One separately deployed Pulumi project under stacks/."""
 
@@ -45,6 +69,24 @@ class Layer:
     description: str
     outputs: Mapping[str, OutputSpec]
     consumes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    functions: tuple[Function, ...] = ()
+
+    @property
+    def code_paths(self) -> tuple[str, ...]:
+        """Every path (a folder ends in /) whose change changes what the layer deploys, besides
+        SHARED_PATHS: its program and the code of the functions it packages."""
+        functions = tuple(function.code_path for function in self.functions)
+        common = (COMMON_FUNCTION_CODE,) if self.functions else ()
+        return (f"stacks/{self.name}/", *functions, *common)
+
+    def function(self, name: str) -> Function:
+        for function in self.functions:
+            if function.name == name:
+                return function
+        raise ManifestError(
+            f"layer {self.name!r} packages no function {name!r}; declare it in the layer's "
+            "`functions` in shared/manifest.py"
+        )
 
     @property
     def project(self) -> str:
@@ -86,6 +128,11 @@ class Manifest:
             raise ManifestError(f"unknown layer {name!r}; the layers are: {known}") from None
 
     @property
+    def functions(self) -> tuple[Function, ...]:
+        """Every function any layer packages, in manifest order."""
+        return tuple(function for layer in self.layers for function in layer.functions)
+
+    @property
     def order(self) -> tuple[str, ...]:
         """Deployment order: every layer after the layers it consumes from."""
         return tuple(layer.name for layer in self.layers)
@@ -116,9 +163,17 @@ class Manifest:
 def _validate(layers: tuple[Layer, ...]) -> None:
     seen: dict[str, Layer] = {}
     promised_by: dict[str, str] = {}
+    packaged_by: dict[str, str] = {}
     for layer in layers:
         if layer.name in seen:
             raise ManifestError(f"layer {layer.name!r} is declared twice")
+        for function in layer.functions:
+            if function.name in packaged_by or function.name == "common":
+                raise ManifestError(
+                    f"function {function.name!r} of layer {layer.name!r} is also packaged by "
+                    f"{packaged_by.get(function.name, 'every layer (it is the common code)')!r}"
+                )
+            packaged_by[function.name] = layer.name
         for key in layer.outputs:
             if not OUTPUT_KEY_PATTERN.match(key):
                 raise ManifestError(
@@ -166,6 +221,7 @@ MANIFEST = Manifest(
                     "Function that rotates the generated application secret"
                 ),
             },
+            functions=(Function("secret_rotation"),),
         ),
         Layer(
             name="storage",
@@ -213,6 +269,34 @@ MANIFEST = Manifest(
                     "dead_letter_queue_arn",
                 ),
             },
+            functions=(
+                Function(
+                    "s3_processor",
+                    environment=(
+                        "BUCKET_NAME",
+                        "UPLOAD_PREFIX",
+                        "RESULTS_PREFIX",
+                        "IDEMPOTENCY_TABLE_NAME",
+                        "IDEMPOTENCY_TTL_SECONDS",
+                        "POWERTOOLS_SERVICE_NAME",
+                        "POWERTOOLS_METRICS_NAMESPACE",
+                    ),
+                ),
+                Function(
+                    "api_handler",
+                    environment=(
+                        "BUCKET_NAME",
+                        "RESULTS_PREFIX",
+                        "SECRET_ARN",
+                        "SECRET_CACHE_SECONDS",
+                        "CORS_ALLOWED_ORIGINS",
+                        "MAX_BODY_BYTES",
+                        "APP_VERSION",
+                        "POWERTOOLS_SERVICE_NAME",
+                        "POWERTOOLS_METRICS_NAMESPACE",
+                    ),
+                ),
+            ),
         ),
         Layer(
             name="api",

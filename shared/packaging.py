@@ -1,29 +1,24 @@
-"""Byte-for-byte reproducible deployment archives for the functions under lambdas/.
+"""Deployment archives of the functions under lambdas/: built once, deployed as built.
 
-Each lambdas/<function>/ folder is the archive root. Every archive also carries the modules of
-lambdas/common/*.py at its root, next to the function's own files (the function's own file wins
-on a name clash): code both functions need lives there once. The folder's `requirements.txt`
-lists the pinned runtime dependencies, installed as arm64 wheels for the function's Python
-version (never boto3: the Lambda runtime ships it).
+`nox -s build` (`build_archive`) zips, for each function the manifest declares
+(`Layer.functions`), its folder lambdas/<function>/ (the archive's root), the modules of
+lambdas/common/*.py beside them (the function's own file wins on a name clash), and the files
+of the wheels its requirements.txt pins, by version and by hash: pure-Python wheels, extracted
+as they are (never boto3: the Lambda runtime ships it). The archive's bytes are a function of
+the git tree alone: sorted entries, fixed timestamps and modes, no bytecode (the README's
+"Function archives" gives the measured cold-start cost of that choice), wheels checked against
+their pinned hashes; so two clean clones give the same bytes on any machine, whatever
+interpreters are on PATH.
 
-Lambda's code directory is read-only, so the runtime cannot cache what it compiles: without
-bytecode in the archive, every cold start compiles every imported module again (for the API
-handler, about three times the import time). When an interpreter of the target version is on
-PATH (`python3.13` for the python3.13 runtime), the archive's Python files are compiled with it
-into `__pycache__/` (hash-based, unchecked .pyc: no timestamps). When there is none, the
-archive has no bytecode and `FunctionArchive.bytecode` says so; stale caches in the source tree
-are never packaged either way.
-
-The same sources, requirements and bytecode interpreter always give the same zip (sorted
-entries, fixed timestamps and modes, deterministic .pyc), so the archive's SHA-256 changes only
-when the code or a pin does and an unchanged function is never redeployed. (An archive built
-where the target interpreter is available differs from one built where it is not.)
+The archive's zip comment records the SHA-256 of the sources it was built from
+(`source_digest`). The layer programs never build or install anything: `built_archive` reads
+build/lambda/<function>.zip and refuses, naming `nox -s build`, when it is missing or no longer
+matches the tree.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import os
 import shutil
@@ -35,12 +30,11 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.manifest import REPO_ROOT
+from shared.manifest import MANIFEST, REPO_ROOT
 
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
-# The folders under lambdas/, one function each: the compute layer deploys the first two,
-# the security layer the secret's rotation function.
-FUNCTIONS = ("s3_processor", "api_handler", "secret_rotation")
+# The functions the layers package, in manifest order (each is the folder lambdas/<name>/).
+FUNCTIONS = tuple(function.name for function in MANIFEST.functions)
 # lambdas/common/ is not a function: its *.py files are copied into every function's archive.
 COMMON_FOLDER = "common"
 # Lambda's current Python runtimes, newest first.
@@ -48,18 +42,23 @@ SUPPORTED_RUNTIMES = ("python3.13", "python3.12")
 BUILD_DIR = REPO_ROOT / "build" / "lambda"
 DEPENDENCY_CACHE_DIR = REPO_ROOT / "build" / "lambda-deps"
 REQUIREMENTS_FILE = "requirements.txt"
-# The functions run on arm64 (Graviton); wheels are chosen for that platform.
+# The functions run on arm64 (Graviton); pip picks wheels for that platform and the newest
+# runtime's Python (only pure-Python wheels are accepted, so either runtime gets the same).
 LAMBDA_PLATFORM = "manylinux2014_aarch64"
 DEFAULT_PYTHON_VERSION = "3.13"
+# Bumped when the archive's layout changes, so archives built the old way no longer match.
+ARCHIVE_FORMAT = "archive-format-2"
+SOURCE_COMMENT_PREFIX = "serverless-platform sources sha256="
 
 # The earliest timestamp a zip entry can hold; any fixed value makes builds reproducible.
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o644 << 16
-# Never taken from a source tree: caches there are stale or from another interpreter. The
-# archive's own bytecode is compiled afresh (see compile_bytecode).
+# Never taken from a source tree or a wheel: caches there are stale or from another
+# interpreter, and the archive ships no bytecode.
 EXCLUDED_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache"}
 EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
-# Where the code is on Lambda; compiled code objects name their files under it.
+# Where the code is on Lambda; compiled code objects name their files under it (the
+# benchmark compiles an archive's layout to measure what bytecode would save).
 LAMBDA_TASK_ROOT = "/var/task"
 
 
@@ -75,16 +74,8 @@ class FunctionArchive:
     sha256_hex: str
     size_bytes: int
     dependency_count: int
-    python_version: str = DEFAULT_PYTHON_VERSION
-    # Whether the archive holds .pyc files compiled by a python<python_version> interpreter.
-    bytecode: bool = False
-
-    @property
-    def bytecode_status(self) -> str:
-        """A few words for a report: whether cold starts will have to compile the code."""
-        if self.bytecode:
-            return f"yes (python{self.python_version})"
-        return f"NONE: no python{self.python_version} here"
+    # SHA-256 of the sources it was built from (`source_digest`), also its zip comment.
+    source_digest: str
 
 
 def _source_files(source_dir: Path) -> list[Path]:
@@ -104,38 +95,11 @@ def _common_files(lambdas_dir: Path) -> list[Path]:
     return sorted((lambdas_dir / COMMON_FOLDER).glob("*.py"), key=lambda path: path.name)
 
 
-def bytecode_interpreter(python_version: str) -> str | None:
-    """The `python<version>` on PATH, when it runs and is that version; None otherwise.
-
-    A launcher that exists but cannot run that version (a pyenv shim for a version that is
-    installed but not selected) counts as absent. The answer is kept per version and PATH:
-    every program run packages several functions, and each probe starts an interpreter.
-    """
-    return _probe_interpreter(python_version, os.environ.get("PATH", os.defpath))
-
-
-@functools.cache
-def _probe_interpreter(python_version: str, search_path: str) -> str | None:
-    candidate = shutil.which(f"python{python_version}", path=search_path)
-    if candidate is None:
-        return None
-    try:
-        probe = subprocess.run(  # noqa: S603 (an interpreter found on PATH by its name)
-            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if probe.returncode != 0 or probe.stdout.strip() != python_version:
-        return None
-    return candidate
-
-
 def compile_bytecode(root: Path, interpreter: str) -> None:
     """Compile every .py under `root` into __pycache__/ beside it, deterministically.
+
+    Archives ship no bytecode; the benchmark uses this to measure the cold start they would
+    have with it.
 
     Hash-based unchecked .pyc carry no timestamp, and the runtime, which cannot write to its
     code directory, trusts them without reading the source again. Code objects name their files
@@ -161,56 +125,20 @@ def compile_bytecode(root: Path, interpreter: str) -> None:
         )
 
 
-def dependency_cache_key(requirements: Path, python_version: str) -> str:
-    """Changes with any pin, the platform or the Python version, and with nothing else."""
-    parts = [requirements.read_bytes(), LAMBDA_PLATFORM.encode(), python_version.encode()]
-    return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
+def source_digest(function: str, *, lambdas_dir: Path = LAMBDAS_DIR) -> str:
+    """SHA-256 of everything in the tree that goes into the function's archive: its files, the
+    common modules and its pinned requirements (names and bytes, in archive order)."""
+    digest = hashlib.sha256(f"{ARCHIVE_FORMAT}\0".encode())
+    for name, path in sorted(_code_entries(function, lambdas_dir).items()):
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    requirements = lambdas_dir / function / REQUIREMENTS_FILE
+    if requirements.is_file():
+        digest.update(b"requirements\0" + requirements.read_bytes())
+    return digest.hexdigest()
 
 
-def installed_dependencies(
-    requirements: Path, python_version: str, cache_dir: Path = DEPENDENCY_CACHE_DIR
-) -> Path:
-    """A folder holding the requirements installed for Lambda, reused while the pins hold."""
-    key = dependency_cache_key(requirements, python_version)
-    target = cache_dir / key
-    if target.is_dir():
-        return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_dir))
-    command = [
-        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-        "--no-compile", "--no-deps", "--only-binary=:all:", "--implementation", "cp",
-        "--platform", LAMBDA_PLATFORM, "--python-version", python_version,
-        "--target", str(staging), "--requirement", str(requirements),
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
-    if result.returncode != 0:
-        shutil.rmtree(staging, ignore_errors=True)
-        detail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-        raise PackagingError(
-            f"could not install the runtime dependencies in {requirements} for Python "
-            f"{python_version} on {LAMBDA_PLATFORM}: {' / '.join(detail)}. Check that PyPI is "
-            "reachable and that every pinned package has an arm64 or pure-Python wheel."
-        )
-    try:
-        staging.rename(target)
-    except OSError:
-        # Another build installed the same pins first; its folder is identical.
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
-
-
-def build_archive(
-    function: str,
-    *,
-    python_version: str = DEFAULT_PYTHON_VERSION,
-    lambdas_dir: Path = LAMBDAS_DIR,
-    build_dir: Path = BUILD_DIR,
-    cache_dir: Path = DEPENDENCY_CACHE_DIR,
-) -> FunctionArchive:
-    """Zip lambdas/<function>/, lambdas/common/*.py and the function's pinned dependencies,
-    with their bytecode when a python<python_version> is available, into
-    build/lambda/<function>.zip."""
+def _code_entries(function: str, lambdas_dir: Path) -> dict[str, Path]:
+    """Archive name -> source file, for the function's own files and the common modules."""
     if function == COMMON_FOLDER:
         raise PackagingError(
             f"lambdas/{COMMON_FOLDER}/ is not a function: its modules are packaged into every "
@@ -220,57 +148,145 @@ def build_archive(
     files = _source_files(source_dir) if source_dir.is_dir() else []
     if not files:
         raise PackagingError(
-            f"no source files for function {function!r} in {source_dir}; the compute layer "
-            "packages each folder under lambdas/ as one function"
+            f"no source files for function {function!r} in {source_dir}; each function the "
+            "manifest declares is the folder lambdas/<function>/"
         )
     entries = {path.relative_to(source_dir).as_posix(): path for path in files}
     for path in _common_files(lambdas_dir):
         # The function's own module of the same name wins over the common one.
         entries.setdefault(path.name, path)
-    requirements = source_dir / REQUIREMENTS_FILE
-    dependency_count = 0
+    return entries
+
+
+def pinned_wheels(requirements: Path, cache_dir: Path = DEPENDENCY_CACHE_DIR) -> list[Path]:
+    """The wheels `requirements` pins, downloaded once into a folder named after its bytes.
+
+    Only pure-Python wheels are accepted: their files are the same for every platform and
+    Python version, which is what makes the archive's bytes a function of the tree alone.
+    """
+    key = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
+    target = cache_dir / key
+    if not target.is_dir():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_dir))
+        command = [
+            sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+            "--no-deps", "--only-binary=:all:", "--require-hashes", "--implementation", "cp",
+            "--platform", LAMBDA_PLATFORM, "--python-version", DEFAULT_PYTHON_VERSION,
+            "--dest", str(staging), "--requirement", str(requirements),
+        ]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+        if result.returncode != 0:
+            shutil.rmtree(staging, ignore_errors=True)
+            detail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+            raise PackagingError(
+                f"could not download the wheels {requirements} pins: {' / '.join(detail)}. "
+                "Check that PyPI is reachable and that every pin has its --hash."
+            )
+        try:
+            staging.rename(target)
+        except OSError:
+            # Another build downloaded the same pins first; its wheels are identical.
+            shutil.rmtree(staging, ignore_errors=True)
+    wheels = sorted(target.glob("*.whl"))
+    impure = [wheel.name for wheel in wheels if not wheel.name.endswith("-py3-none-any.whl")]
+    if impure:
+        raise PackagingError(
+            f"{', '.join(impure)} {'is' if len(impure) == 1 else 'are'} not pure-Python: its "
+            "files would depend on the runtime's platform and Python version. Pin a "
+            "py3-none-any wheel, or extend the build to choose wheels per runtime."
+        )
+    return wheels
+
+
+def _wheel_files(wheel: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(wheel) as archive:
+        return {
+            info.filename: archive.read(info)
+            for info in archive.infolist()
+            if not info.is_dir()
+            and not EXCLUDED_PARTS.intersection(info.filename.split("/"))
+            and Path(info.filename).suffix not in EXCLUDED_SUFFIXES
+        }
+
+
+def build_archive(
+    function: str,
+    *,
+    lambdas_dir: Path = LAMBDAS_DIR,
+    build_dir: Path = BUILD_DIR,
+    cache_dir: Path = DEPENDENCY_CACHE_DIR,
+) -> FunctionArchive:
+    """Zip lambdas/<function>/, lambdas/common/*.py and the files of the function's pinned
+    wheels into build/lambda/<function>.zip (see the module's docstring)."""
+    contents = {
+        name: path.read_bytes() for name, path in _code_entries(function, lambdas_dir).items()
+    }
+    requirements = lambdas_dir / function / REQUIREMENTS_FILE
+    wheels: list[Path] = []
     if requirements.is_file() and requirements.read_text(encoding="utf-8").strip():
-        dependencies = installed_dependencies(requirements, python_version, cache_dir)
-        dependency_files = _source_files(dependencies)
-        dependency_count = len({p.relative_to(dependencies).parts[0] for p in dependency_files})
-        for path in dependency_files:
-            # The function's own modules win over a dependency's file of the same name.
-            entries.setdefault(path.relative_to(dependencies).as_posix(), path)
-    interpreter = bytecode_interpreter(python_version)
+        wheels = pinned_wheels(requirements, cache_dir)
+        for wheel in wheels:
+            for name, data in _wheel_files(wheel).items():
+                # The function's own modules win over a dependency's file of the same name.
+                contents.setdefault(name, data)
     build_dir.mkdir(parents=True, exist_ok=True)
     target = build_dir / f"{function}.zip"
     # A private temporary name: parallel builds of the same function never share a file.
     partial = build_dir / f".{function}.{os.getpid()}.{uuid.uuid4().hex}.partial"
-    with tempfile.TemporaryDirectory(prefix=f".{function}.", dir=build_dir) as staging_name:
-        # The archive's tree, laid out in a private folder so that it can be compiled.
-        staging = Path(staging_name)
-        for name, source in entries.items():
-            destination = staging / name
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            destination.write_bytes(source.read_bytes())
-        if interpreter is not None:
-            compile_bytecode(staging, interpreter)
-        staged = sorted(
-            (path.relative_to(staging).as_posix(), path)
-            for path in staging.rglob("*")
-            if path.is_file()
-        )
-        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, path in staged:
-                entry = zipfile.ZipInfo(name, FIXED_ZIP_TIME)
-                entry.external_attr = FILE_MODE
-                entry.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(entry, path.read_bytes())
+    digest = source_digest(function, lambdas_dir=lambdas_dir)
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(contents):
+            entry = zipfile.ZipInfo(name, FIXED_ZIP_TIME)
+            entry.external_attr = FILE_MODE
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(entry, contents[name])
+        archive.comment = f"{SOURCE_COMMENT_PREFIX}{digest}".encode()
     # Replace atomically so a concurrent reader never sees half an archive.
     partial.replace(target)
-    digest = hashlib.sha256(target.read_bytes()).digest()
+    return _described(function, target, digest, dependency_count=len(wheels))
+
+
+def _described(function: str, path: Path, digest: str, *, dependency_count: int) -> FunctionArchive:
+    data = path.read_bytes()
+    sha256 = hashlib.sha256(data).digest()
     return FunctionArchive(
         function=function,
-        path=target,
-        sha256_base64=base64.b64encode(digest).decode(),
-        sha256_hex=digest.hex(),
-        size_bytes=target.stat().st_size,
+        path=path,
+        sha256_base64=base64.b64encode(sha256).decode(),
+        sha256_hex=sha256.hex(),
+        size_bytes=len(data),
         dependency_count=dependency_count,
-        python_version=python_version,
-        bytecode=interpreter is not None,
+        source_digest=digest,
     )
+
+
+class ArchiveMismatchError(PackagingError):
+    """The built archive is missing or was built from other sources than the tree's."""
+
+
+def built_archive(
+    function: str, *, lambdas_dir: Path = LAMBDAS_DIR, build_dir: Path = BUILD_DIR
+) -> FunctionArchive:
+    """The archive `nox -s build` made for `function`, checked against the tree: what a layer
+    program deploys. Raises ArchiveMismatchError, naming the command to run, otherwise."""
+    path = build_dir / f"{function}.zip"
+    expected = source_digest(function, lambdas_dir=lambdas_dir)
+    if not path.is_file():
+        raise ArchiveMismatchError(
+            f"{path} does not exist: the layers deploy archives built beforehand, from the "
+            "tree, never during a deployment. Build them with `nox -s build`."
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            comment = archive.comment.decode(errors="replace")
+            wheels = {name.split("/")[0] for name in archive.namelist() if ".dist-info/" in name}
+    except zipfile.BadZipFile:
+        comment, wheels = "", set()
+    if comment != f"{SOURCE_COMMENT_PREFIX}{expected}":
+        raise ArchiveMismatchError(
+            f"{path} was not built from the current lambdas/{function}/, lambdas/common/ and "
+            "requirements (the sources changed since, or it was built elsewhere): rebuild it "
+            "with `nox -s build`."
+        )
+    return _described(function, path, expected, dependency_count=len(wheels))

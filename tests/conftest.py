@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from shared.naming import AwsLocation, ResourceNames
+from tooling.build import build_archives
 from tooling.mock_engine import PLACEHOLDER_LOCATION, LayerRun, MockResource, run_all_layers
+
+
+@pytest.fixture(scope="session", autouse=True)
+def function_archives() -> None:
+    """What `nox -s build` makes before anything deploys: the layer programs read these
+    archives and never build. (Downloads the pinned wheels once, into build/lambda-deps.)"""
+    build_archives()
 
 
 @pytest.fixture(scope="session")

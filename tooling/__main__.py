@@ -17,13 +17,21 @@ from tooling import docs
 def _docs(args: argparse.Namespace) -> int:
     if args.check:
         current = docs.README.read_text(encoding="utf-8")
-        if docs.render(current) != current:
-            print("README.md generated sections are stale: run `nox -s docs`.", file=sys.stderr)
+        owners = docs.CODEOWNERS.read_text(encoding="utf-8")
+        if docs.render(current) != current or docs.codeowners() != owners:
+            print(
+                "README.md's generated sections or .github/CODEOWNERS are stale: run "
+                "`nox -s docs`.",
+                file=sys.stderr,
+            )
             return 1
-        print("README.md generated sections are current.")
+        print("README.md's generated sections and .github/CODEOWNERS are current.")
         return 0
-    changed = docs.update_readme()
-    print("README.md updated." if changed else "README.md already current.")
+    for name, changed in (
+        ("README.md", docs.update_readme()),
+        (".github/CODEOWNERS", docs.update_codeowners()),
+    ):
+        print(f"{name} updated." if changed else f"{name} already current.")
     return 0
 
 

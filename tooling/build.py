@@ -1,8 +1,13 @@
-"""`nox -s build`: package every function and report each archive."""
+"""`nox -s build`: build every function's archive from the tree, and report each one.
+
+The archives are what the layers deploy (`shared.packaging.built_archive`): the programs never
+build, so a deploy ships exactly the bytes built here, the same on any machine.
+"""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -10,33 +15,28 @@ from rich.table import Table
 from shared.packaging import FUNCTIONS, FunctionArchive, build_archive
 
 
+def build_archives(functions: Sequence[str] = FUNCTIONS) -> list[FunctionArchive]:
+    return [build_archive(function) for function in functions]
+
+
 def build_all() -> int:
-    table = Table(title="Function archives (build/lambda)")
-    for column in ("function", "archive", "size", "sha256", "python", "bytecode"):
+    table = Table(title="Function archives (build/lambda): what the layers deploy")
+    for column in ("function", "archive", "size", "wheels", "sha256", "sources sha256"):
         table.add_column(column)
-    archives: list[FunctionArchive] = []
-    for function in FUNCTIONS:
-        archive = build_archive(function)
-        archives.append(archive)
+    for archive in build_archives():
         table.add_row(
-            function,
+            archive.function,
             str(archive.path.relative_to(archive.path.parents[2])),
             f"{archive.size_bytes / 1024:.1f} KiB",
+            str(archive.dependency_count),
             archive.sha256_hex[:16],
-            archive.python_version,
-            archive.bytecode_status,
+            archive.source_digest[:16],
         )
     # Wide enough for one line per archive, also when the output is not a terminal (nox, CI).
     console = Console(width=max(shutil.get_terminal_size(fallback=(120, 40)).columns, 110))
     console.print(table)
-    missing = sorted({a.python_version for a in archives if not a.bytecode})
-    if missing:
-        versions = ", ".join(f"python{version}" for version in missing)
-        console.print(
-            f"No bytecode: {versions} is not on this machine's PATH, so the archives marked "
-            "NONE hold source only and Lambda, whose code directory is read-only, compiles "
-            "every module on each cold start (about 3x the import time for the API handler). "
-            f"Build where {versions} is on PATH to ship .pyc files (the archive hash changes "
-            "with it)."
-        )
+    console.print(
+        "No bytecode: an archive's bytes depend on the tree alone (see README, Function "
+        "archives, for what that costs a cold start)."
+    )
     return 0

@@ -1,8 +1,9 @@
-"""README sections generated from the manifest and the layers' Pulumi.yaml files.
+"""Files generated from the manifest and the layers' Pulumi.yaml files.
 
 The README holds each generated section between `<!-- BEGIN name -->` and `<!-- END name -->`
-markers; `nox -s docs` rewrites them and a test fails when they are out of date, so the
-diagram and the configuration reference never drift from the code.
+markers, and .github/CODEOWNERS is generated whole; `nox -s docs` rewrites both and a test fails
+when they are out of date, so the diagram, the configuration reference and the owners never
+drift from the code.
 """
 
 from __future__ import annotations
@@ -13,9 +14,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shared.config import read_schema
-from shared.manifest import MANIFEST, REPO_ROOT, Manifest
+from shared.manifest import (
+    COMMON_FUNCTION_CODE,
+    MANIFEST,
+    PLATFORM_OWNER,
+    REPO_ROOT,
+    SHARED_PATHS,
+    Manifest,
+)
 
 README = REPO_ROOT / "README.md"
+CODEOWNERS = REPO_ROOT / ".github" / "CODEOWNERS"
 
 
 def layer_diagram(manifest: Manifest = MANIFEST) -> str:
@@ -92,6 +101,35 @@ def render(text: str) -> str:
             raise ValueError(f"README has no <!-- BEGIN {name} --> ... <!-- END {name} --> section")
         text = pattern.sub(_replacement(build()), text)
     return text
+
+
+def codeowners(manifest: Manifest = MANIFEST) -> str:
+    """Each layer's declared paths to its owner; what every layer shares to the platform team,
+    except the policy pack, which the security layer's owner keeps."""
+    security_owner = manifest.layer("security").owner
+    lines = [
+        "# Generated from shared/manifest.py by `nox -s docs`; a test fails when it is stale.",
+        "# Each layer's paths (its program, the functions it packages) belong to its team; what",
+        "# every layer shares belongs to the platform team, the policy pack to security.",
+        f"* {PLATFORM_OWNER}",
+    ]
+    for layer in manifest.layers:
+        for path in layer.code_paths:
+            if path != COMMON_FUNCTION_CODE:
+                lines.append(f"/{path} {layer.owner}")
+    shared = [path for path in (*SHARED_PATHS, COMMON_FUNCTION_CODE) if path != "policy/"]
+    lines += [f"/{path} {PLATFORM_OWNER}" for path in shared]
+    lines.append(f"/policy/ {security_owner}")
+    return "\n".join(lines) + "\n"
+
+
+def update_codeowners(path: Path = CODEOWNERS) -> bool:
+    """Rewrite .github/CODEOWNERS; True when it changed."""
+    current = path.read_text(encoding="utf-8") if path.exists() else ""
+    updated = codeowners()
+    if updated != current:
+        path.write_text(updated, encoding="utf-8")
+    return updated != current
 
 
 def update_readme(path: Path = README) -> bool:

@@ -92,6 +92,27 @@ class LayerRun:
     def of_type(self, type_token: str) -> list[MockResource]:
         return [r for r in self.resources if r.type == type_token]
 
+    def one(self, type_token: str, **matching: Any) -> MockResource:
+        """The one provider resource of `type_token` whose inputs (or, failing that, outputs)
+        hold the given values: how a resource is found by the contract it serves (an exported
+        name or ARN) rather than by its program's logical name."""
+
+        def value(resource: MockResource, key: str) -> Any:
+            return resource.inputs.get(key, resource.outputs.get(key))
+
+        found = [
+            resource
+            for resource in self.aws_resources
+            if resource.type == type_token
+            and all(value(resource, key) == wanted for key, wanted in matching.items())
+        ]
+        if len(found) != 1:
+            raise KeyError(
+                f"expected one {type_token} with {matching} in {self.layer.name}, found "
+                f"{len(found)}: {sorted(r.name for r in found)}"
+            )
+        return found[0]
+
     def named(self, name: str) -> MockResource:
         """The provider resource (not component) with this logical name."""
         matches = [r for r in self.aws_resources if r.name == name]

@@ -9,12 +9,19 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from shared.manifest import Function
 from shared.naming import LIVE_ALIAS, ResourceNames
 from shared.packaging import FunctionArchive
 
 
+class EnvironmentMismatchError(pulumi.RunError):
+    """A function's environment differs from what the manifest declares for it."""
+
+
 @dataclass
 class ServerlessFunctionArgs:
+    # The function as the manifest declares it: its code folder and its environment's keys.
+    function: Function
     function_name: str
     description: str
     archive: FunctionArchive
@@ -43,6 +50,18 @@ class ServerlessFunction(pulumi.ComponentResource):
         self, name: str, args: ServerlessFunctionArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("serverless:compute:ServerlessFunction", name, None, opts)
+        declared, given = set(args.function.environment), set(args.environment)
+        if declared != given:
+            raise EnvironmentMismatchError(
+                f"function {args.function.name!r} is given the environment variables "
+                f"{sorted(given)}, but shared/manifest.py declares {sorted(declared)}: set "
+                "exactly the declared ones, or change the declaration (missing: "
+                f"{sorted(declared - given) or 'none'}; undeclared: {sorted(given - declared) or 'none'})"
+            )
+        if args.archive.function != args.function.name:
+            raise EnvironmentMismatchError(
+                f"function {args.function.name!r} is given the archive of {args.archive.function!r}"
+            )
         child = pulumi.ResourceOptions(parent=self)
 
         # Created before the function, so Lambda never creates an unencrypted, unexpiring one.

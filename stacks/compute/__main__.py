@@ -3,8 +3,9 @@
 Deploys the S3 processor and the API handler, each with its own KMS-encrypted log group, JSON
 logs, active tracing, a published version and a `live` alias; the processor's asynchronous
 invoke settings (retries, then the dead-letter queue); and the S3 notification on the upload
-prefix, invoking the processor's alias. Code is packaged from lambdas/. Reads the key, the
-secret and the roles from the security layer, the bucket, table and queue from storage.
+prefix, invoking the processor's alias. The code is the archives `nox -s build` made of the
+functions the manifest declares for this layer. Reads the key, the secret and the roles from the
+security layer, the bucket, table and queue from storage.
 """
 
 import pulumi
@@ -16,7 +17,7 @@ from shared.config import LayerConfig
 from shared.exports import export_outputs
 from shared.manifest import MANIFEST
 from shared.naming import RESULTS_PREFIX, UPLOAD_PREFIX, ResourceNames
-from shared.packaging import SUPPORTED_RUNTIMES, build_archive
+from shared.packaging import SUPPORTED_RUNTIMES, built_archive
 from shared.references import UpstreamOutputs
 from shared.tags import apply_standard_tags
 
@@ -33,15 +34,16 @@ log_retention_days = config.log_retention_days("log_retention_days")
 kms_key_arn = upstream.require("kms_key_arn")
 bucket_name = upstream.require("s3_bucket_name")
 metrics_namespace = names.prefix
-# Dependencies are installed as wheels for the runtime's Python version (python3.13 -> 3.13).
-python_version = runtime.removeprefix("python")
-processor_archive = build_archive("s3_processor", python_version=python_version)
-api_handler_archive = build_archive("api_handler", python_version=python_version)
+processor = layer.function("s3_processor")
+api = layer.function("api_handler")
+processor_archive = built_archive(processor.name)
+api_handler_archive = built_archive(api.name)
 
 # Processes each upload: reads it from uploads/, writes its result under results/
 s3_processor = ServerlessFunction(
     "s3-processor",
     ServerlessFunctionArgs(
+        function=processor,
         function_name=names.s3_processor_function,
         description="Processes objects uploaded under uploads/ and writes results/",
         archive=processor_archive,
@@ -74,6 +76,7 @@ s3_processor = ServerlessFunction(
 api_handler = ServerlessFunction(
     "api-handler",
     ServerlessFunctionArgs(
+        function=api,
         function_name=names.api_handler_function,
         description="Serves GET /health, POST /process and GET /objects/{key+}",
         archive=api_handler_archive,

@@ -22,7 +22,7 @@ from shared.config import LayerConfig
 from shared.exports import export_outputs
 from shared.manifest import MANIFEST
 from shared.naming import ResourceNames
-from shared.packaging import SUPPORTED_RUNTIMES, build_archive
+from shared.packaging import SUPPORTED_RUNTIMES, built_archive
 from shared.policies import (
     api_gateway_account_logging_policy,
     api_handler_policy,
@@ -104,17 +104,16 @@ secret_rotation_role = ServiceRole(
 )
 
 # The standard four-step rotation function; deployed always, scheduled for generated values
-rotation_runtime = SUPPORTED_RUNTIMES[0]
+rotation = layer.function("secret_rotation")
 secret_rotation = ServerlessFunction(
     "secret-rotation",
     ServerlessFunctionArgs(
+        function=rotation,
         function_name=names.secret_rotation_function,
         description="Rotates the application secret (createSecret/setSecret/testSecret/finish)",
-        archive=build_archive(
-            "secret_rotation", python_version=rotation_runtime.removeprefix("python")
-        ),
+        archive=built_archive(rotation.name),
         handler="handler.lambda_handler",
-        runtime=rotation_runtime,
+        runtime=SUPPORTED_RUNTIMES[0],
         role_arn=secret_rotation_role.role.arn,
         memory_mb=128,
         timeout_seconds=30,

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from shared.manifest import MANIFEST
+from dataclasses import replace
+
+import pytest
+
+from shared.components.serverless_function import EnvironmentMismatchError
+from shared.manifest import MANIFEST, Layer, Manifest
 from shared.naming import LIVE_ALIAS, RESULTS_PREFIX, UPLOAD_PREFIX
+from tooling.local.functions import load_handler
 from tooling.mock_engine import LayerRun, run_layer
 
 FUNCTIONS = ("s3-processor", "api-handler")
@@ -132,3 +138,53 @@ def test_processor_concurrency_is_bounded_and_the_api_handler_is_bounded_by_the_
     assert compute.named("s3-processor").inputs["reservedConcurrentExecutions"] == 10
     assert "reservedConcurrentExecutions" not in compute.named("api-handler").inputs
     assert chain["api"].named("all-methods").inputs["settings"]["throttlingRateLimit"] == 100
+
+
+def test_each_function_gets_exactly_the_environment_the_manifest_declares(
+    chain: dict[str, LayerRun],
+) -> None:
+    for layer in MANIFEST.layers:
+        for function in layer.functions:
+            (deployed,) = [
+                resource
+                for resource in chain[layer.name].of_type("aws:lambda/function:Function")
+                if resource.inputs["code"].path.endswith(f"{function.name}.zip")
+            ]
+            variables = (deployed.inputs.get("environment") or {}).get("variables") or {}
+            assert set(variables) == set(function.environment), function.name
+
+
+def test_a_function_given_an_undeclared_variable_stops_the_program(
+    chain: dict[str, LayerRun], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compute = MANIFEST.layer("compute")
+    api = compute.function("api_handler")
+    narrowed = replace(api, environment=api.environment[1:])
+    shrunk = replace(compute, functions=(compute.function("s3_processor"), narrowed))
+    original = Manifest.layer
+
+    def layer(manifest: Manifest, name: str) -> Layer:
+        return shrunk if name == "compute" else original(manifest, name)
+
+    monkeypatch.setattr(Manifest, "layer", layer)
+    with pytest.raises(EnvironmentMismatchError, match=r"undeclared: \['BUCKET_NAME'\]"):
+        run_layer(compute, upstream=chain)
+
+
+def test_every_variable_a_handler_requires_is_declared(
+    chain: dict[str, LayerRun], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each handler reads its configuration at import and fails naming a missing variable:
+    # importing it with exactly what its layer sets (and what Lambda itself sets) must work.
+    for variable in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.setenv(variable, "us-east-1")
+    for layer in MANIFEST.layers:
+        for function in layer.functions:
+            (deployed,) = [
+                resource
+                for resource in chain[layer.name].of_type("aws:lambda/function:Function")
+                if resource.inputs["code"].path.endswith(f"{function.name}.zip")
+            ]
+            variables = (deployed.inputs.get("environment") or {}).get("variables") or {}
+            environment = {key: str(value) for key, value in variables.items()}
+            assert load_handler(function.name, environment).lambda_handler, function.name

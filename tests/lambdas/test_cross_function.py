@@ -117,11 +117,15 @@ def _imported_top_level_modules(path: Any) -> set[str]:
 
 def _requirements(function: str) -> dict[str, str]:
     pins: dict[str, str] = {}
-    for line in (LAMBDAS_DIR / function / "requirements.txt").read_text().splitlines():
+    # A pin continues on the next lines (`\`) with its wheel's hash.
+    text = (LAMBDAS_DIR / function / "requirements.txt").read_text().replace("\\\n", " ")
+    for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
-            match = re.fullmatch(r"([A-Za-z0-9_.-]+)==([0-9][A-Za-z0-9.]*)", line)
-            assert match, f"{function}/requirements.txt: {line!r} is not pinned with =="
+            match = re.fullmatch(
+                r"([A-Za-z0-9_.-]+)==([0-9][A-Za-z0-9.]*) +--hash=sha256:[0-9a-f]{64}", line
+            )
+            assert match, f"{function}/requirements.txt: {line!r} is not pinned with == and a hash"
             pins[match.group(1).lower().replace("_", "-")] = match.group(2)
     return pins
 

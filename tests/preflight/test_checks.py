@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
 from botocore.stub import Stubber
 
+from shared import packaging
 from shared.manifest import MANIFEST, REPO_ROOT
 from shared.naming import AwsLocation, ResourceNames
 from shared.tags import standard_tags
@@ -78,6 +79,29 @@ def test_pulumi_cloud_needs_an_organization_the_user_belongs_to(world: World) ->
     world.target = AwsTarget(repo_root=REPO_ROOT, region=REGION, org="other")
     stranger = checks.check_organization(world.context(), cloud)
     assert stranger.verdict is Verdict.FAIL and "not a member of 'other'" in stranger.detail
+
+
+# The function archives
+
+
+def test_archives_built_from_the_tree_pass_and_stale_ones_fail(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    check = checks.check_function_archives(world.context())
+    assert check.verdict is Verdict.PASS and "api_handler" in check.detail
+    assert (
+        checks.check_function_archives(world.context(layers=[MANIFEST.layer("api")])).verdict
+        is Verdict.SKIP
+    )
+
+    def stale(function: str, **_: object) -> str:
+        return "0" * 64
+
+    monkeypatch.setattr(packaging, "source_digest", stale)
+    with pytest.raises(CheckFailedError) as failed:
+        checks.check_function_archives(world.context())
+    assert "was not built from the current" in failed.value.detail
+    assert failed.value.fix == "run `nox -s build`"
 
 
 # Credentials, account and region
@@ -308,6 +332,7 @@ def test_a_fresh_account_passes_and_the_report_is_saved(world: World, tmp_path: 
     assert checklist.passed, checklist.to_json()
     assert [c.name for c in checklist.checks] == [
         "Pulumi CLI",
+        "function archives",
         "pulumi-aws plugin",
         "Pulumi backend",
         "Pulumi organization",

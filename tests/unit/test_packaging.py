@@ -1,9 +1,13 @@
-"""Function archives are reproducible, contain the code, lambdas/common and the pinned
-dependencies only, and the bytecode of the target Python version when it is available."""
+"""Function archives: their bytes are a function of the tree alone, they hold the code,
+lambdas/common and the pinned wheels' files only, and the layer programs deploy them as built,
+refusing one that is missing or no longer matches the tree."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,23 +17,14 @@ from typing import Any
 import pytest
 
 from shared import packaging
-from shared.packaging import PackagingError, build_archive, dependency_cache_key
-
-# The running interpreter is the one target version these tests can compile for.
-THIS_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
-PYC_TAG = sys.implementation.cache_tag  # cpython-311
-# A version no machine has an interpreter for.
-ABSENT_VERSION = "3.99"
-
-
-@pytest.fixture(autouse=True)
-def only_this_interpreter_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """PATH holds `python<this version>` and nothing else, whatever the machine has."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / f"python{THIS_VERSION}").symlink_to(sys.executable)
-    monkeypatch.setenv("PATH", str(bin_dir))
-    return bin_dir
+from shared.manifest import MANIFEST
+from shared.packaging import (
+    ArchiveMismatchError,
+    PackagingError,
+    build_archive,
+    built_archive,
+    source_digest,
+)
 
 
 def _function(root: Path, files: dict[str, str], folder_name: str = "fn") -> Path:
@@ -55,16 +50,29 @@ def _read(archive: packaging.FunctionArchive, name: str) -> bytes:
         return zipped.read(name)
 
 
-def _build(root: Path, **kwargs: Any) -> packaging.FunctionArchive:
-    # Without bytecode unless a test asks for this interpreter's version.
-    kwargs.setdefault("python_version", ABSENT_VERSION)
+def _build(root: Path, function: str = "fn") -> packaging.FunctionArchive:
     return build_archive(
-        "fn",
+        function,
         lambdas_dir=root / "lambdas",
         build_dir=root / "build",
         cache_dir=root / "cache",
-        **kwargs,
     )
+
+
+def _wheel(path: Path, files: dict[str, str]) -> Path:
+    """A pure-Python wheel as pip downloads it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as wheel:
+        for name, text in files.items():
+            wheel.writestr(name, text)
+    return path
+
+
+def _cached_wheels(root: Path, requirements: Path, wheels: dict[str, dict[str, str]]) -> None:
+    """What an earlier download left in the cache: no network is needed."""
+    key = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
+    for name, files in wheels.items():
+        _wheel(root / "cache" / key / name, files)
 
 
 def test_same_sources_give_the_same_bytes_whatever_the_timestamps(tmp_path: Path) -> None:
@@ -76,16 +84,39 @@ def test_same_sources_give_the_same_bytes_whatever_the_timestamps(tmp_path: Path
     again = _build(tmp_path)
     assert again.sha256_hex == first.sha256_hex
     assert again.path.read_bytes() == first_bytes
-    with zipfile.ZipFile(again.path) as archive:
-        assert archive.namelist() == ["handler.py", "lib/util.py"]
-        assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    assert _names(again) == ["handler.py", "lib/util.py"]
 
 
-def test_a_code_change_changes_the_hash(tmp_path: Path) -> None:
+def test_two_clones_with_different_paths_and_interpreters_give_identical_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before, a python3.13 on PATH changed the archive (it compiled bytecode): now nothing on
+    # the machine does. Two "clones" in different folders, one with such an interpreter.
+    archives = []
+    for clone, path in (("one", "/usr/bin:/bin"), ("two", None)):
+        root = tmp_path / clone
+        _function(root, {"handler.py": "import result_keys\n"})
+        _common(root, {"result_keys.py": "RESULT = 1\n"})
+        if path is None:
+            bin_dir = root / "bin"
+            bin_dir.mkdir()
+            (bin_dir / "python3.13").symlink_to(sys.executable)
+            path = f"{bin_dir}:/usr/bin:/bin"
+        monkeypatch.setenv("PATH", path)
+        archives.append(_build(root))
+    assert archives[0].path.read_bytes() == archives[1].path.read_bytes()
+    assert not [name for name in _names(archives[1]) if name.endswith(".pyc")]
+
+
+def test_a_code_change_changes_the_hash_and_the_recorded_sources(tmp_path: Path) -> None:
     _function(tmp_path, {"handler.py": "x = 1\n"})
-    before = _build(tmp_path).sha256_base64
+    before = _build(tmp_path)
     _function(tmp_path, {"handler.py": "x = 2\n"})
-    assert _build(tmp_path).sha256_base64 != before
+    after = _build(tmp_path)
+    assert after.sha256_hex != before.sha256_hex
+    assert after.source_digest != before.source_digest
+    with zipfile.ZipFile(after.path) as zipped:
+        assert zipped.comment.decode() == f"{packaging.SOURCE_COMMENT_PREFIX}{after.source_digest}"
 
 
 def test_caches_bytecode_and_the_requirements_file_stay_out(tmp_path: Path) -> None:
@@ -93,38 +124,57 @@ def test_caches_bytecode_and_the_requirements_file_stay_out(tmp_path: Path) -> N
         tmp_path,
         {
             "handler.py": "x = 1\n",
-            "__pycache__/handler.cpython-311.pyc": "",
-            ".mypy_cache/x.json": "{}",
             "requirements.txt": "",
+            "__pycache__/handler.cpython-311.pyc": "stale",
+            "old.pyc": "stale",
         },
     )
-    with zipfile.ZipFile(_build(tmp_path).path) as archive:
-        assert archive.namelist() == ["handler.py"]
+    assert _names(_build(tmp_path)) == ["handler.py"]
 
 
-def test_pinned_dependencies_are_bundled_beside_the_code(tmp_path: Path) -> None:
+def test_the_pinned_wheels_files_are_bundled_beside_the_code(tmp_path: Path) -> None:
     _function(tmp_path, {"handler.py": "import tinylib\n", "requirements.txt": "tinylib==1.0\n"})
     requirements = tmp_path / "lambdas" / "fn" / "requirements.txt"
-    # A populated cache folder is what a previous install left: no network is needed.
-    installed = tmp_path / "cache" / dependency_cache_key(requirements, ABSENT_VERSION)
-    (installed / "tinylib").mkdir(parents=True)
-    (installed / "tinylib" / "__init__.py").write_text("VERSION = 1\n", encoding="utf-8")
+    _cached_wheels(
+        tmp_path,
+        requirements,
+        {
+            "tinylib-1.0-py3-none-any.whl": {
+                "tinylib/__init__.py": "VERSION = 1\n",
+                "tinylib/__pycache__/x.cpython-313.pyc": "compiled",
+                "tinylib-1.0.dist-info/METADATA": "Name: tinylib\n",
+            }
+        },
+    )
     archive = _build(tmp_path)
     assert archive.dependency_count == 1
-    with zipfile.ZipFile(archive.path) as zipped:
-        assert zipped.namelist() == ["handler.py", "tinylib/__init__.py"]
+    assert _names(archive) == [
+        "handler.py",
+        "tinylib-1.0.dist-info/METADATA",
+        "tinylib/__init__.py",
+    ]
+    # What the program reads back reports the same wheels.
+    assert (
+        built_archive(
+            "fn", lambdas_dir=tmp_path / "lambdas", build_dir=tmp_path / "build"
+        ).dependency_count
+        == 1
+    )
 
 
-def test_the_cache_key_follows_pins_and_python_version(tmp_path: Path) -> None:
-    requirements = tmp_path / "requirements.txt"
-    requirements.write_text("a==1\n", encoding="utf-8")
-    key_313 = dependency_cache_key(requirements, "3.13")
-    assert dependency_cache_key(requirements, "3.12") != key_313
-    requirements.write_text("a==2\n", encoding="utf-8")
-    assert dependency_cache_key(requirements, "3.13") != key_313
+def test_a_wheel_for_one_platform_is_refused(tmp_path: Path) -> None:
+    _function(tmp_path, {"handler.py": "x = 1\n", "requirements.txt": "fast==1.0\n"})
+    requirements = tmp_path / "lambdas" / "fn" / "requirements.txt"
+    _cached_wheels(
+        tmp_path,
+        requirements,
+        {"fast-1.0-cp313-cp313-manylinux2014_aarch64.whl": {"fast/__init__.py": "x = 1\n"}},
+    )
+    with pytest.raises(PackagingError, match="is not pure-Python"):
+        _build(tmp_path)
 
 
-def test_a_failed_install_names_the_file_and_what_to_check(
+def test_a_failed_download_names_the_file_and_what_to_check(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _function(tmp_path, {"handler.py": "x = 1\n", "requirements.txt": "missing==9\n"})
@@ -136,14 +186,28 @@ def test_a_failed_install_names_the_file_and_what_to_check(
 
     monkeypatch.setattr(subprocess, "run", failing_pip)
     with pytest.raises(PackagingError, match="No matching distribution") as raised:
-        _build(tmp_path, python_version="3.13")
+        _build(tmp_path)
     assert "requirements.txt" in str(raised.value)
     assert "PyPI is reachable" in str(raised.value)
     (command,) = calls
+    assert command[2:4] == ["pip", "download"]
     assert command[command.index("--platform") + 1] == "manylinux2014_aarch64"
-    assert command[command.index("--python-version") + 1] == "3.13"
-    assert "--no-deps" in command, "requirements.txt is a complete lock of pinned versions"
-    assert not list((tmp_path / "cache").iterdir()), "a failed install leaves no cache entry"
+    for flag in ("--no-deps", "--require-hashes", "--only-binary=:all:"):
+        assert flag in command, flag
+    assert not list((tmp_path / "cache").iterdir()), "a failed download leaves no cache entry"
+
+
+def test_the_real_requirements_pin_every_wheel_by_hash() -> None:
+    for function in MANIFEST.functions:
+        requirements = packaging.LAMBDAS_DIR / function.name / packaging.REQUIREMENTS_FILE
+        if not requirements.exists():
+            continue
+        text = requirements.read_text(encoding="utf-8").replace("\\\n", " ")
+        pins = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        assert pins, requirements
+        for line in pins:
+            assert "==" in line and "--hash=sha256:" in line, line
+            assert "boto3" not in line and "botocore" not in line, "the runtime ships them"
 
 
 def test_an_empty_function_folder_is_refused(tmp_path: Path) -> None:
@@ -191,123 +255,94 @@ def test_a_change_in_common_code_changes_every_archive_hash(tmp_path: Path) -> N
 def test_common_is_shared_code_not_a_function(tmp_path: Path) -> None:
     _common(tmp_path, {"result_keys.py": "RESULT = 1\n"})
     with pytest.raises(PackagingError, match="not a function"):
-        build_archive(
-            packaging.COMMON_FOLDER,
-            lambdas_dir=tmp_path / "lambdas",
-            build_dir=tmp_path / "build",
-            cache_dir=tmp_path / "cache",
-        )
+        _build(tmp_path, packaging.COMMON_FOLDER)
 
 
-def test_functions_lists_every_deployable_function_folder_and_nothing_else() -> None:
+def test_the_functions_are_the_manifests_and_each_is_a_folder_with_a_handler() -> None:
     with_handler = {path.parent.name for path in packaging.LAMBDAS_DIR.glob("*/handler.py")}
-    assert set(packaging.FUNCTIONS) == with_handler
+    assert set(packaging.FUNCTIONS) == with_handler == {f.name for f in MANIFEST.functions}
     assert packaging.COMMON_FOLDER not in packaging.FUNCTIONS
-    assert (packaging.LAMBDAS_DIR / packaging.COMMON_FOLDER / "result_keys.py").is_file()
 
 
-# Bytecode
+# What the programs deploy
 
-# A set constant is a frozenset in the bytecode, whose order follows string hashes: the build
-# fixes the hash seed (and marshal sorts frozensets since 3.11), so two builds still agree.
-_HANDLER_WITH_A_SET = (
-    "import result_keys\n"
-    "KINDS = 'kind'\n"
-    "def known(name):\n"
-    "    return name in {'alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta', 'theta'}\n"
+
+def test_the_program_side_reads_the_archive_as_built(tmp_path: Path) -> None:
+    _function(tmp_path, {"handler.py": "x = 1\n"})
+    built = _build(tmp_path)
+    read = built_archive("fn", lambdas_dir=tmp_path / "lambdas", build_dir=tmp_path / "build")
+    assert (read.sha256_hex, read.sha256_base64, read.size_bytes) == (
+        built.sha256_hex,
+        built.sha256_base64,
+        built.size_bytes,
+    )
+
+
+def test_a_missing_archive_is_refused_with_the_command_to_run(tmp_path: Path) -> None:
+    _function(tmp_path, {"handler.py": "x = 1\n"})
+    with pytest.raises(ArchiveMismatchError, match="does not exist") as raised:
+        built_archive("fn", lambdas_dir=tmp_path / "lambdas", build_dir=tmp_path / "build")
+    assert "nox -s build" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda root: _function(root, {"handler.py": "x = 2\n"}), id="own code"),
+        pytest.param(lambda root: _common(root, {"result_keys.py": "R = 2\n"}), id="common code"),
+        pytest.param(
+            lambda root: _function(root, {"requirements.txt": "tinylib==2.0\n"}), id="a pin"
+        ),
+    ],
 )
+def test_an_archive_that_no_longer_matches_the_tree_is_refused(tmp_path: Path, change: Any) -> None:
+    _function(tmp_path, {"handler.py": "x = 1\n", "requirements.txt": ""})
+    _common(tmp_path, {"result_keys.py": "R = 1\n"})
+    _build(tmp_path)
+    change(tmp_path)
+    with pytest.raises(ArchiveMismatchError, match="was not built from the current") as raised:
+        built_archive("fn", lambdas_dir=tmp_path / "lambdas", build_dir=tmp_path / "build")
+    assert "nox -s build" in str(raised.value)
 
 
-def test_bytecode_is_compiled_for_the_target_version_reproducibly(tmp_path: Path) -> None:
-    _function(tmp_path, {"handler.py": _HANDLER_WITH_A_SET, "lib/util.py": "y = 2\n"})
-    _common(tmp_path, {"result_keys.py": "RESULT = 1\n"})
-    first = _build(tmp_path, python_version=THIS_VERSION)
-    first_bytes = first.path.read_bytes()
-    assert first.bytecode
-    assert first.bytecode_status == f"yes (python{THIS_VERSION})"
-    assert _names(first) == [
-        f"__pycache__/handler.{PYC_TAG}.pyc",
-        f"__pycache__/result_keys.{PYC_TAG}.pyc",
-        "handler.py",
-        f"lib/__pycache__/util.{PYC_TAG}.pyc",
-        "lib/util.py",
-        "result_keys.py",
-    ]
-    for path in (tmp_path / "lambdas").rglob("*.py"):
-        os.utime(path, (1_700_000_000, 1_700_000_000))
-    # Another build folder too: no path of the build machine ends up in the bytecode.
-    again = build_archive(
-        "fn",
-        python_version=THIS_VERSION,
-        lambdas_dir=tmp_path / "lambdas",
-        build_dir=tmp_path / "elsewhere",
-        cache_dir=tmp_path / "cache",
-    )
-    assert again.path.read_bytes() == first_bytes
-    assert again.sha256_hex == first.sha256_hex
-    assert sorted(path.name for path in (tmp_path / "build").iterdir()) == ["fn.zip"]
-
-
-def test_the_bytecode_is_hash_based_unchecked_and_used_as_is(tmp_path: Path) -> None:
-    _function(tmp_path, {"handler.py": "ANSWER = 'from the archive'\n"})
-    archive = _build(tmp_path, python_version=THIS_VERSION)
-    pyc = _read(archive, f"__pycache__/handler.{PYC_TAG}.pyc")
-    # PEP 552 flags: bit 0 hash-based, bit 1 check the source; no timestamp in the header.
-    assert int.from_bytes(pyc[4:8], "little") == 0b01
-    extracted = tmp_path / "task"
-    with zipfile.ZipFile(archive.path) as zipped:
-        zipped.extractall(extracted)
-    # Lambda's code directory is read-only; an edited source proves the .pyc is what runs.
-    (extracted / "handler.py").write_text("ANSWER = 'recompiled'\n", encoding="utf-8")
-    completed = subprocess.run(
-        [sys.executable, "-B", "-c", "import handler; print(handler.ANSWER)"],
-        cwd=extracted,
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "PYTHONPATH": ""},
-    )
-    assert completed.stdout.strip() == "from the archive"
-
-
-def test_stale_caches_in_the_source_tree_are_replaced_by_fresh_bytecode(tmp_path: Path) -> None:
-    _function(
-        tmp_path,
-        {
-            "handler.py": "x = 1\n",
-            f"__pycache__/handler.{PYC_TAG}.pyc": "stale bytes from another build",
-            "__pycache__/gone.cpython-39.pyc": "a module that no longer exists",
-        },
-    )
-    archive = _build(tmp_path, python_version=THIS_VERSION)
-    assert _names(archive) == [f"__pycache__/handler.{PYC_TAG}.pyc", "handler.py"]
-    assert b"stale" not in _read(archive, f"__pycache__/handler.{PYC_TAG}.pyc")
-
-
-def test_without_an_interpreter_for_the_target_the_archive_has_no_bytecode_and_says_so(
-    tmp_path: Path,
-) -> None:
+def test_an_archive_built_by_anything_else_is_refused(tmp_path: Path) -> None:
     _function(tmp_path, {"handler.py": "x = 1\n"})
-    archive = _build(tmp_path, python_version=ABSENT_VERSION)
-    assert not archive.bytecode
-    assert _names(archive) == ["handler.py"]
-    assert archive.bytecode_status == f"NONE: no python{ABSENT_VERSION} here"
+    (tmp_path / "build").mkdir()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zipped:
+        zipped.writestr("handler.py", "x = 1\n")
+    (tmp_path / "build" / "fn.zip").write_bytes(buffer.getvalue())
+    with pytest.raises(ArchiveMismatchError, match="was not built from the current"):
+        built_archive("fn", lambdas_dir=tmp_path / "lambdas", build_dir=tmp_path / "build")
 
 
-def test_a_launcher_that_cannot_run_the_version_counts_as_absent(
-    tmp_path: Path, only_this_interpreter_on_path: Path
-) -> None:
-    # What pyenv leaves on PATH for a version that is installed but not selected.
-    shim = only_this_interpreter_on_path / f"python{ABSENT_VERSION}"
-    shim.write_text("#!/bin/sh\necho 'pyenv: python3.99: command not found' >&2\nexit 127\n")
-    shim.chmod(0o755)
+def test_source_digest_ignores_caches_and_timestamps(tmp_path: Path) -> None:
     _function(tmp_path, {"handler.py": "x = 1\n"})
-    assert packaging.bytecode_interpreter(ABSENT_VERSION) is None
-    assert not _build(tmp_path, python_version=ABSENT_VERSION).bytecode
+    before = source_digest("fn", lambdas_dir=tmp_path / "lambdas")
+    _function(tmp_path, {"__pycache__/handler.cpython-311.pyc": "stale"})
+    os.utime(tmp_path / "lambdas" / "fn" / "handler.py", (1_700_000_000, 1_700_000_000))
+    assert source_digest("fn", lambdas_dir=tmp_path / "lambdas") == before
 
 
-def test_code_that_does_not_compile_for_the_target_fails_the_build(tmp_path: Path) -> None:
-    _function(tmp_path, {"handler.py": "def broken(:\n"})
-    with pytest.raises(PackagingError, match="could not compile"):
-        _build(tmp_path, python_version=THIS_VERSION)
-    assert not list((tmp_path / "build").iterdir()), "a failed build leaves nothing behind"
+def test_the_layer_programs_never_build_or_run_anything(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The archives exist (the session fixture built them); running every program under the
+    # SDK's mocks must start no process (no pip) and touch no package index.
+    from tooling.mock_engine import run_all_layers
+
+    def no_process(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"a layer program started a process: {args[0]!r}")
+
+    monkeypatch.setattr(subprocess, "run", no_process)
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/unreachable")
+    runs = run_all_layers()
+    code = runs["compute"].named("api-handler").inputs["code"]
+    assert Path(str(code.path)) == packaging.BUILD_DIR / "api_handler.zip"
+
+
+def test_build_output_is_not_tracked() -> None:
+    assert shutil.which("git") is None or "build/" in (
+        packaging.REPO_ROOT / ".gitignore"
+    ).read_text(encoding="utf-8")

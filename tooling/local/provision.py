@@ -2,7 +2,9 @@
 
 Nothing here repeats a name or a setting: the five real layer programs are run under the Pulumi
 SDK's mocks for the emulator's account and region, and each resource is created from the inputs
-the program gave it (bucket versioning and encryption, table keys and TTL, queue retention, the
+the program gave it, found by what the layer exports (the bucket whose name is
+`s3_bucket_name`, the function whose name is `api_handler_function_name`, ...), never by the
+programs' logical names (bucket versioning and encryption, table keys and TTL, queue retention, the
 functions' environment, the processor's retry count and dead-letter queue). Only what an emulator
 cannot take as-is is adapted, each in one place below:
 
@@ -28,6 +30,25 @@ import boto3
 from shared.naming import AwsLocation, ResourceNames
 from tooling.local.emulator import EMULATOR_ACCOUNT_ID, EMULATOR_CREDENTIALS, EMULATOR_REGION
 from tooling.mock_engine import LayerRun, run_all_layers
+
+# The resource types created here, by their Pulumi type tokens.
+KMS_KEY = "aws:kms/key:Key"
+KMS_ALIAS = "aws:kms/alias:Alias"
+SECRET = "aws:secretsmanager/secret:Secret"  # noqa: S105 (a type token)
+BUCKET = "aws:s3/bucket:Bucket"
+OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
+PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+ENCRYPTION = (
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+)
+TABLE = "aws:dynamodb/table:Table"
+QUEUE = "aws:sqs/queue:Queue"
+NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"
+INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
+FUNCTION = "aws:lambda/function:Function"
+TOPIC = "aws:sns/topic:Topic"
+DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 
 EMULATOR_LOCATION = AwsLocation(
     partition="aws", region=EMULATOR_REGION, account_id=EMULATOR_ACCOUNT_ID
@@ -88,15 +109,17 @@ def provision(endpoint_url: str, runs: dict[str, LayerRun] | None = None) -> Loc
 
     # The product key, under the alias the security layer gives it
     kms = client("kms", endpoint_url)
-    key_inputs = security.named("app-key").inputs
+    exported = {name: run.export_values() for name, run in runs.items()}
+    key_inputs = security.one(KMS_KEY, arn=exported["security"]["kms_key_arn"]).inputs
     key_arn: str = kms.create_key(
         Description=key_inputs["description"], Policy=key_inputs["policy"]
     )["KeyMetadata"]["Arn"]
-    kms.create_alias(AliasName=security.named("app-key-alias").inputs["name"], TargetKeyId=key_arn)
+    alias = security.one(KMS_ALIAS, name=exported["security"]["kms_alias_name"]).inputs["name"]
+    kms.create_alias(AliasName=alias, TargetKeyId=key_arn)
 
     # The application secret, created without a value as the security layer creates it; its
     # first value comes from the rotation function (tooling.local.secret_rotation)
-    secret_inputs = security.named("app-secret").inputs
+    secret_inputs = security.one(SECRET, name=exported["security"]["secret_name"]).inputs
     secret_arn: str = client("secretsmanager", endpoint_url).create_secret(
         Name=secret_inputs["name"],
         Description=secret_inputs["description"],
@@ -111,13 +134,17 @@ def provision(endpoint_url: str, runs: dict[str, LayerRun] | None = None) -> Loc
     bucket_name = _create_bucket(storage, endpoint_url, key_arn)
     table_name = _create_table(storage, endpoint_url, key_arn)
     dead_letter_queue_url = _create_queue(
-        storage.named("dead-letter-queue").inputs, endpoint_url, key_arn
+        storage.one(QUEUE, name=exported["storage"]["dead_letter_queue_name"]).inputs,
+        endpoint_url,
+        key_arn,
     )
-    notification = compute.named("upload-notification").inputs["lambdaFunctions"][0]
+    notification = compute.one(NOTIFICATION, bucket=bucket_name).inputs["lambdaFunctions"][0]
+    processor_name = exported["compute"]["s3_processor_function_name"]
+    api_name = exported["compute"]["api_handler_function_name"]
     notification_queue_url = _notification_queue(
         names, endpoint_url, bucket_name, notification["filterPrefix"], notification["events"]
     )
-    invoke_config = compute.named("s3-processor-async-invoke").inputs
+    invoke_config = compute.one(INVOKE_CONFIG, functionName=processor_name).inputs
     return LocalResources(
         names=names,
         endpoint_url=endpoint_url,
@@ -130,10 +157,12 @@ def provision(endpoint_url: str, runs: dict[str, LayerRun] | None = None) -> Loc
         alarm_topic_arn=alarm_topic_arn,
         notification_queue_url=notification_queue_url,
         processor_environment=_substitute(
-            compute.named("s3-processor").inputs["environment"]["variables"], replacements
+            compute.one(FUNCTION, name=processor_name).inputs["environment"]["variables"],
+            replacements,
         ),
         api_environment=_substitute(
-            compute.named("api-handler").inputs["environment"]["variables"], replacements
+            compute.one(FUNCTION, name=api_name).inputs["environment"]["variables"],
+            replacements,
         ),
         async_invoke=AsyncInvokeSettings(
             maximum_retry_attempts=int(invoke_config["maximumRetryAttempts"]),
@@ -145,13 +174,14 @@ def provision(endpoint_url: str, runs: dict[str, LayerRun] | None = None) -> Loc
 
 def _create_bucket(storage: LayerRun, endpoint_url: str, key_arn: str) -> str:
     s3 = client("s3", endpoint_url)
-    name: str = storage.named("upload-bucket").inputs["bucket"]
+    name: str = storage.export_values()["s3_bucket_name"]
+    storage.one(BUCKET, bucket=name)
     s3.create_bucket(Bucket=name)
-    ownership = storage.named("upload-bucket-ownership").inputs["rule"]["objectOwnership"]
+    ownership = storage.one(OWNERSHIP, bucket=name).inputs["rule"]["objectOwnership"]
     s3.put_bucket_ownership_controls(
         Bucket=name, OwnershipControls={"Rules": [{"ObjectOwnership": ownership}]}
     )
-    block = storage.named("upload-bucket-public-access").inputs
+    block = storage.one(PUBLIC_ACCESS_BLOCK, bucket=name).inputs
     s3.put_public_access_block(
         Bucket=name,
         PublicAccessBlockConfiguration={
@@ -164,9 +194,9 @@ def _create_bucket(storage: LayerRun, endpoint_url: str, key_arn: str) -> str:
             )
         },
     )
-    versioning = storage.named("upload-bucket-versioning").inputs["versioningConfiguration"]
+    versioning = storage.one(VERSIONING, bucket=name).inputs["versioningConfiguration"]
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": versioning["status"]})
-    (rule,) = storage.named("upload-bucket-encryption").inputs["rules"]
+    (rule,) = storage.one(ENCRYPTION, bucket=name).inputs["rules"]
     default = rule["applyServerSideEncryptionByDefault"]
     s3.put_bucket_encryption(
         Bucket=name,
@@ -187,7 +217,7 @@ def _create_bucket(storage: LayerRun, endpoint_url: str, key_arn: str) -> str:
 
 def _create_table(storage: LayerRun, endpoint_url: str, key_arn: str) -> str:
     dynamodb = client("dynamodb", endpoint_url)
-    table = storage.named("idempotency-table").inputs
+    table = storage.one(TABLE, name=storage.export_values()["idempotency_table_name"]).inputs
     dynamodb.create_table(
         TableName=table["name"],
         BillingMode=table["billingMode"],
@@ -247,11 +277,13 @@ def _notification_queue(
 
 def _create_observability(observability: LayerRun, endpoint_url: str, key_arn: str) -> str:
     """The alarm topic, every alarm notifying it, and the dashboard; the topic's ARN."""
-    topic = observability.named("alarm-topic").inputs
+    exported = observability.export_values()
+    topic_resource = observability.one(TOPIC, arn=exported["sns_topic_arn"])
+    topic = topic_resource.inputs
     topic_arn: str = client("sns", endpoint_url).create_topic(
         Name=topic["name"], Attributes={"KmsMasterKeyId": key_arn}
     )["TopicArn"]
-    placeholder_topic = observability.named("alarm-topic").outputs["arn"]
+    placeholder_topic = exported["sns_topic_arn"]
     cloudwatch = client("cloudwatch", endpoint_url)
     for alarm in observability.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"):
         inputs = alarm.inputs
@@ -279,7 +311,7 @@ def _create_observability(observability: LayerRun, endpoint_url: str, key_arn: s
             OKActions=[topic_arn if a == placeholder_topic else a for a in inputs["okActions"]],
             **statistic,
         )
-    dashboard = observability.named("dashboard").inputs
+    dashboard = observability.one(DASHBOARD, dashboardName=exported["dashboard_name"]).inputs
     cloudwatch.put_dashboard(
         DashboardName=dashboard["dashboardName"], DashboardBody=dashboard["dashboardBody"]
     )

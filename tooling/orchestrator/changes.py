@@ -1,36 +1,37 @@
 """Which layers a change touches: what the CI workflow previews on a pull request and deploys
 on main.
 
-A file under stacks/<layer>/ touches that layer; shared/ and pyproject.toml are imported or
-installed by every layer program, so they touch all of them; lambdas/ is packaged into the
-compute layer's functions. Every layer downstream of a touched layer is included too, since
-its preview reads the touched layer's outputs. The result is in manifest order.
+Each layer declares in the manifest what it is made of (`Layer.code_paths`: its program under
+stacks/<layer>/, the lambdas/ folders of the functions it packages, and lambdas/common/, which
+every function archive carries); a changed file under one of those touches the layer. A change
+under `SHARED_PATHS` (the shared package, the policy pack every preview and update runs, the
+pins) touches every layer. Every layer downstream of a touched layer is included too, since its
+preview reads the touched layer's outputs. The result is in manifest order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shared.manifest import MANIFEST, Manifest
+from shared.manifest import MANIFEST, SHARED_PATHS, Manifest
 
-# Paths every layer program depends on: the shared package and the pinned dependencies.
-ALL_LAYERS = ("shared/", "pyproject.toml")
-# Paths outside stacks/ that one layer's program reads: compute zips each lambdas/<function>.
-EXTRA_PATHS: dict[str, tuple[str, ...]] = {"lambdas/": ("compute",)}
+
+def _under(path: str, declared: str) -> bool:
+    """`declared` is a folder (ending in /) or a single file."""
+    return path.startswith(declared) if declared.endswith("/") else path == declared
 
 
 def touched_layers(paths: Iterable[str], manifest: Manifest = MANIFEST) -> tuple[str, ...]:
     """The layers the changed `paths` touch, with everything downstream, in manifest order."""
     direct: set[str] = set()
     for path in paths:
-        if path in ALL_LAYERS or any(path.startswith(p) for p in ALL_LAYERS if p.endswith("/")):
+        if any(_under(path, shared) for shared in SHARED_PATHS):
             return manifest.order
-        parts = path.split("/")
-        if len(parts) > 2 and parts[0] == "stacks" and parts[1] in manifest.by_name:
-            direct.add(parts[1])
-        for prefix, layers in EXTRA_PATHS.items():
-            if path.startswith(prefix):
-                direct.update(layers)
+        direct.update(
+            layer.name
+            for layer in manifest.layers
+            if any(_under(path, declared) for declared in layer.code_paths)
+        )
     affected = set(direct)
     for name in direct:
         affected.update(manifest.downstream_of(name))

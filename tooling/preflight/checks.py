@@ -21,6 +21,7 @@ from semver import VersionInfo
 from shared.config import email_problem, read_schema
 from shared.manifest import MANIFEST, Layer
 from shared.naming import APP_NAME, AwsLocation, NamingError, ResourceNames
+from shared.packaging import PackagingError, built_archive
 from shared.tags import standard_tags
 from tooling.checklist import Check, CheckFailedError, Checklist, Verdict
 from tooling.orchestrator.automation import INSTALL_DOCS_URL, sdk_version
@@ -394,6 +395,21 @@ def check_secret_name(ctx: PreflightContext) -> Check:
     )
 
 
+def check_function_archives(ctx: PreflightContext) -> Check:
+    name = "function archives"
+    functions = [function for layer in ctx.layers for function in layer.functions]
+    if not functions:
+        return Check(name, Verdict.SKIP, "the layers being deployed package no function")
+    archives = []
+    for function in functions:
+        try:
+            archives.append(built_archive(function.name))
+        except PackagingError as error:
+            raise CheckFailedError(str(error), "run `nox -s build`") from None
+    listed = ", ".join(f"{a.function} {a.sha256_hex[:12]}" for a in archives)
+    return Check(name, Verdict.PASS, f"built from the tree: {listed}")
+
+
 def check_alarm_emails(ctx: PreflightContext) -> Check:
     name = "alarm e-mail addresses"
     if not ctx.deploys("observability"):
@@ -429,6 +445,7 @@ def run_preflight(ctx: PreflightContext) -> Checklist:
     """Every check, in the order a newcomer would fix them."""
     checklist = Checklist("preflight", {"stack": ctx.stack, "target": ctx.target.name})
     checklist.run("Pulumi CLI", lambda: check_cli(ctx))
+    checklist.run("function archives", lambda: check_function_archives(ctx))
     checklist.run("pulumi-aws plugin", lambda: check_aws_plugin(ctx))
     checklist.run("Pulumi backend", lambda: check_backend(ctx))
     identity = ctx.identity

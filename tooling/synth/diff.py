@@ -152,6 +152,17 @@ def run_inventory(checkout: Path, out_dir: Path) -> None:
         cwd = out_dir.parent / "shim"
         cwd.mkdir(parents=True, exist_ok=True)
         (cwd / "tooling").symlink_to(REPO_ROOT / "tooling", target_is_directory=True)
+    if (checkout / "tooling" / "build.py").is_file():
+        # The ref's programs may read archives built beforehand (and never build them): build
+        # the ref's with the ref's own code. Older refs built them inside the programs.
+        subprocess.run(
+            [sys.executable, "-m", "tooling", "build"],
+            cwd=checkout,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     command = [sys.executable, "-m", "tooling.synth", "--inventory-only", "--out", str(out_dir)]
     result = subprocess.run(  # noqa: S603 (our own interpreter and module)
         command, cwd=cwd, env=env, capture_output=True, text=True, check=False
