@@ -6,6 +6,7 @@ import errno
 import logging
 import os
 import socket
+import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,20 +78,37 @@ class RunningEmulator:
 
 @contextmanager
 def moto_server(port: int = DEFAULT_EMULATOR_PORT) -> Iterator[RunningEmulator]:
-    """A moto server on 127.0.0.1:`port` (0 picks a free one) for the `with` block."""
+    """A moto server on 127.0.0.1:`port` (0 picks a free one) for the `with` block.
+
+    Served the way moto's ThreadedMotoServer serves it (moto's WSGI application and request
+    handler on werkzeug's threaded server), but with the server object in hand: moto's stop()
+    ends the serving thread and leaves the listening socket open, so the socket is closed here.
+    """
     # Imported here so that reading this module's constants (the orchestrator does) stays cheap.
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
 
     ensure_port_free(port, "AWS emulator", "--emulator-port")
     # Attaching AWS-managed policies fails without them; moto reads this at start-up.
     os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
     # One line per request from werkzeug would drown the environment's own output.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
-    server.start()
+    server = make_server(
+        LOOPBACK,
+        port,
+        DomainDispatcherApplication(create_backend_app),
+        threaded=True,
+        request_handler=MotoRequestHandler,
+    )
+    thread = threading.Thread(target=server.serve_forever, name="local-emulator", daemon=True)
+    thread.start()
     try:
-        host, bound_port = server.get_host_and_port()
-        endpoint_url = f"http://{host}:{bound_port}"
+        bound_port = int(server.server_address[1])
+        endpoint_url = f"http://{LOOPBACK}:{bound_port}"
         # moto keeps its state in this process's memory, shared by every server and mock in
         # it: start from nothing, whatever ran before.
         reset = urllib.request.Request(f"{endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
@@ -98,8 +116,6 @@ def moto_server(port: int = DEFAULT_EMULATOR_PORT) -> Iterator[RunningEmulator]:
             pass
         yield RunningEmulator(endpoint_url=endpoint_url, port=bound_port)
     finally:
-        server.stop()
-        # moto's stop() ends the serving thread but leaves the listening socket open.
-        listening = getattr(server, "_server", None)
-        if listening is not None:
-            listening.server_close()
+        server.shutdown()
+        server.server_close()
+        thread.join()
