@@ -16,8 +16,11 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+import aws_lambda_powertools.logging.logger as powertools_logger
 import pytest
 from botocore.awsrequest import AWSResponse  # type: ignore[import-untyped, unused-ignore]
+
+from shared.packaging import LAMBDAS_DIR
 
 # The dev stack in moto's default account, so ARNs built by shared.naming are the ARNs moto
 # creates: the benchmark's names, which its function environments (PROCESSOR_ENV, API_ENV) use.
@@ -185,13 +188,16 @@ class FunctionLoader:
     monkeypatch and stays set for the test, so none is passed to load_handler.
     """
 
-    def load(self, function: str) -> ModuleType:
+    def load(self, function: str, lambdas_dir: Path = LAMBDAS_DIR) -> ModuleType:
+        # A new execution environment starts cold. Powertools keeps that flag in its logger
+        # module, which this process imports once for all loads: set it as a fresh import does.
+        powertools_logger.is_cold_start = True
         # Powertools' logger keeps the stream it finds at import; give it one that always
         # writes to the current sys.stdout, which pytest replaces for every test phase.
         real_stdout = sys.stdout
         sys.stdout = _CurrentStdout(real_stdout)
         try:
-            return load_handler(function, {})
+            return load_handler(function, {}, lambdas_dir)
         finally:
             sys.stdout = real_stdout
 
