@@ -20,7 +20,7 @@ import pytest
 
 from shared.api_routes import APPLICATION_ROUTES, Route
 from shared.packaging import LAMBDAS_DIR
-from tests.lambdas.conftest import CORS_ORIGIN, MAX_BODY_BYTES
+from tests.lambdas.conftest import API_ENV, CORS_ORIGIN, MAX_BODY_BYTES
 from tests.lambdas.support import (
     API_KEY,
     NAMES,
@@ -29,7 +29,6 @@ from tests.lambdas.support import (
     api_event,
     object_path,
 )
-from tooling.handler_bench import API_ENV
 from tooling.local.functions import LambdaContext
 
 JSON = {"Content-Type": "application/json"}
