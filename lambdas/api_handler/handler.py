@@ -242,15 +242,22 @@ app.exception_handler(ApiError)(_handle_api_error)
 app.exception_handler(Exception)(_handle_unexpected)
 
 
+# Each application route's method and path pattern, compiled once for the 405 answer.
+_PATH_PATTERNS = tuple(
+    (route.method, re.compile(route.path_regex(named=False)))
+    for route in api_routes.APPLICATION_ROUTES
+)
+
+
 def _allowed_methods(path: str) -> list[str]:
     """The methods the route table declares for the request path `path`. Trailing slashes are
     ignored, as the resolver ignores them when it routes."""
     trimmed = path.rstrip("/")
     return sorted(
         {
-            route.method
-            for route in api_routes.APPLICATION_ROUTES
-            if route.match(path) is not None or route.match(trimmed) is not None
+            method
+            for method, pattern in _PATH_PATTERNS
+            if pattern.fullmatch(path) or pattern.fullmatch(trimmed)
         }
     )
 
