@@ -1,90 +1,82 @@
-"""The REST API's routes: declared once, read by the api layer (methods, integrations,
-invoke permissions) and by whatever serves or tests the handler.
+"""The REST API's routes for the layer programs and the tooling, taken from their one
+declaration, lambdas/common/api_routes.py (see its docstring), plus what only a deployment
+needs: the authorization modes and the fingerprint that redeploys the API when a route changes.
 
-Every declared path also gets an OPTIONS route, derived here, so that a browser's CORS
-preflight reaches the function: API Gateway answers a method it does not declare with 403
-before any Lambda runs. Those routes are public because a preflight never carries credentials
-(Fetch standard, CORS-preflight fetch: https://fetch.spec.whatwg.org/#cors-preflight-fetch),
-so an OPTIONS method requiring a signature or an API key could never succeed. The function
-decides what a preflight gets: CORS headers for the origins it is configured with, nothing
-for any other origin.
+The table lives with the functions because the API handler's archive carries lambdas/common at
+its root and cannot import this package. The layer programs, in turn, run where `lambdas` is no
+importable package (only shared, tooling and policy are installed), so the file is loaded here
+by its path, once per process.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
-import re
-from dataclasses import asdict, dataclass
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-# The JSON Schema (draft-04, as API Gateway models use) a POST /process body must satisfy
-# before API Gateway invokes the function: a JSON object.
-PROCESS_BODY_SCHEMA = {
-    "$schema": "http://json-schema.org/draft-04/schema#",
-    "title": "ProcessRequest",
-    "type": "object",
-}
+ROUTE_TABLE_FILE = Path(__file__).resolve().parents[1] / "lambdas" / "common" / "api_routes.py"
+# The name the table is loaded under here; inside an archive it is the top-level `api_routes`.
+_MODULE_NAME = "shared.api_route_table"
 
+
+def _load_route_table() -> ModuleType:
+    if _MODULE_NAME in sys.modules:
+        return sys.modules[_MODULE_NAME]
+    spec = importlib.util.spec_from_file_location(_MODULE_NAME, ROUTE_TABLE_FILE)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the route table from {ROUTE_TABLE_FILE}")
+    module = importlib.util.module_from_spec(spec)
+    # Registered before it runs, as an import does: dataclasses look their module up there.
+    sys.modules[_MODULE_NAME] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[_MODULE_NAME]
+        raise
+    return module
+
+
+if TYPE_CHECKING:
+    # The same file, seen by the type checker under its path from the repository root.
+    from lambdas.common.api_routes import (
+        APPLICATION_ROUTES,
+        PREFLIGHT_METHOD,
+        PROCESS_BODY_SCHEMA,
+        ROUTES,
+        Route,
+        preflight_routes,
+        route_for_path,
+    )
+else:
+    _table = _load_route_table()
+    APPLICATION_ROUTES = _table.APPLICATION_ROUTES
+    PREFLIGHT_METHOD = _table.PREFLIGHT_METHOD
+    PROCESS_BODY_SCHEMA = _table.PROCESS_BODY_SCHEMA
+    ROUTES = _table.ROUTES
+    Route = _table.Route
+    preflight_routes = _table.preflight_routes
+    route_for_path = _table.route_for_path
+
+__all__ = [
+    "APPLICATION_ROUTES",
+    "AUTHORIZATION_MODES",
+    "PREFLIGHT_METHOD",
+    "PROCESS_BODY_SCHEMA",
+    "ROUTES",
+    "ROUTE_TABLE_FILE",
+    "Route",
+    "preflight_routes",
+    "route_for_path",
+    "routes_fingerprint",
+]
 
 # How callers prove who they are on every route that is not public.
 AUTHORIZATION_MODES = ("AWS_IAM", "API_KEY")
-
-# The method of a CORS preflight request.
-PREFLIGHT_METHOD = "OPTIONS"
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str
-    summary: str
-    validate_body: bool = False
-    # Public routes answer anyone: the health check, which reveals nothing, and the derived
-    # CORS preflights, which never carry credentials.
-    public: bool = False
-
-    @property
-    def is_preflight(self) -> bool:
-        return self.method == PREFLIGHT_METHOD
-
-    @property
-    def slug(self) -> str:
-        """Kebab-case logical-name fragment: GET /objects/{key+} -> get-objects-key."""
-        words = re.findall(r"[a-z0-9]+", self.path.lower())
-        return "-".join([self.method.lower(), *words])
-
-    @property
-    def path_parameters(self) -> tuple[str, ...]:
-        return tuple(name.rstrip("+") for name in re.findall(r"\{([^}]+)\}", self.path))
-
-    @property
-    def execute_api_path(self) -> str:
-        """The path as it appears in an execute-api ARN: greedy parameters become `*`."""
-        parts = ["*" if part.startswith("{") else part for part in self.path.strip("/").split("/")]
-        return "/".join(parts)
-
-
-# What the application serves; each route names its method, path and handling once.
-APPLICATION_ROUTES: tuple[Route, ...] = (
-    Route("GET", "/health", "Report that the API and its function are serving", public=True),
-    Route(
-        "POST", "/process", "Process a JSON object with the application secret", validate_body=True
-    ),
-    Route("GET", "/objects/{key+}", "Return the processing result of an uploaded object"),
-)
-
-
-def preflight_routes(routes: tuple[Route, ...]) -> tuple[Route, ...]:
-    """One public OPTIONS route per distinct path of `routes`, in declaration order."""
-    paths = dict.fromkeys(route.path for route in routes if not route.is_preflight)
-    return tuple(
-        Route(PREFLIGHT_METHOD, path, f"Answer the CORS preflight of {path}", public=True)
-        for path in paths
-    )
-
-
-# Everything API Gateway declares: the application's routes and their preflights.
-ROUTES: tuple[Route, ...] = APPLICATION_ROUTES + preflight_routes(APPLICATION_ROUTES)
 
 
 def routes_fingerprint(routes: tuple[Route, ...] = ROUTES, authorization: str = "AWS_IAM") -> str:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 from shared.api_routes import APPLICATION_ROUTES, ROUTES, routes_fingerprint
-from shared.manifest import MANIFEST
+from shared.manifest import MANIFEST, REPO_ROOT
 from shared.naming import API_STAGE_NAME, LIVE_ALIAS
 from tooling.mock_engine import LayerRun, run_layer
+
+README = REPO_ROOT / "README.md"
 
 SEED_ACCESS_LOG_FIELDS = {
     "requestId",
@@ -32,14 +35,17 @@ def test_rest_api_is_regional(chain: dict[str, LayerRun]) -> None:
 
 def test_the_route_table_derives_one_public_preflight_per_path() -> None:
     preflights = [route for route in ROUTES if route.method == "OPTIONS"]
-    assert [route.path for route in preflights] == [route.path for route in APPLICATION_ROUTES]
+    paths = list(dict.fromkeys(route.path for route in APPLICATION_ROUTES))
+    assert [route.path for route in preflights] == paths
     assert all(route.public and not route.validate_body for route in preflights)
     assert tuple(preflights) == ROUTES[len(APPLICATION_ROUTES) :]
-    assert [(r.method, r.path) for r in APPLICATION_ROUTES] == [
-        ("GET", "/health"),
-        ("POST", "/process"),
-        ("GET", "/objects/{key+}"),
-    ]
+
+
+def test_the_readme_documents_every_route_of_the_table() -> None:
+    # The API section's table: one row per application route, `METHOD /path` first.
+    section = README.read_text(encoding="utf-8").split("## The API\n", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `([A-Z]+ /[^`]*)` \|", section, flags=re.MULTILINE)
+    assert documented == [route.key for route in APPLICATION_ROUTES]
 
 
 def test_every_route_is_a_lambda_proxy_to_the_live_alias(chain: dict[str, LayerRun]) -> None:
@@ -50,7 +56,7 @@ def test_every_route_is_a_lambda_proxy_to_the_live_alias(chain: dict[str, LayerR
         (m.inputs["httpMethod"], m.name) for m in api.of_type("aws:apigateway/method:Method")
     }
     assert methods == {(route.method, f"routes-{route.slug}") for route in ROUTES}
-    assert len(methods) == 6  # GET /health, POST /process, GET /objects/{key+}, 3 preflights
+    assert len(methods) == len(ROUTES)  # no two routes share a logical name
     integrations = api.of_type("aws:apigateway/integration:Integration")
     assert {i.name for i in integrations} == {f"routes-{r.slug}-integration" for r in ROUTES}
     for route in ROUTES:
@@ -69,13 +75,16 @@ def test_each_path_has_a_public_preflight_method_on_its_own_resource(
     api_key_mode = run_layer(
         MANIFEST.layer("api"), config={"authorization": "API_KEY"}, upstream=chain
     )
+    pairs = [
+        (preflight.slug, route.slug)
+        for route in APPLICATION_ROUTES
+        for preflight in ROUTES
+        if preflight.is_preflight and preflight.path == route.path
+    ]
+    assert len(pairs) == len(APPLICATION_ROUTES)
     for run in (chain["api"], api_key_mode):
         methods = _methods(run)
-        for slug, route_slug in (
-            ("options-health", "get-health"),
-            ("options-process", "post-process"),
-            ("options-objects-key", "get-objects-key"),
-        ):
+        for slug, route_slug in pairs:
             preflight = methods[f"routes-{slug}"]
             # A preflight carries no credentials (Fetch standard), so it cannot be authorized.
             assert preflight["httpMethod"] == "OPTIONS"
@@ -85,11 +94,14 @@ def test_each_path_has_a_public_preflight_method_on_its_own_resource(
             assert preflight["resourceId"] == methods[f"routes-{route_slug}"]["resourceId"]
 
 
-def test_the_resource_tree_holds_health_process_and_objects_greedy_key(
+def test_the_resource_tree_holds_every_path_segment_and_the_greedy_key(
     chain: dict[str, LayerRun],
 ) -> None:
-    parts = {r.inputs["pathPart"] for r in chain["api"].of_type("aws:apigateway/resource:Resource")}
-    assert parts == {"health", "process", "objects", "{key+}"}
+    resources = chain["api"].of_type("aws:apigateway/resource:Resource")
+    parts = [r.inputs["pathPart"] for r in resources]
+    segments = {part for route in ROUTES for part in route.path.strip("/").split("/")}
+    assert sorted(parts) == sorted(segments)  # each segment once, shared by its methods
+    assert "{key+}" in parts
     objects_method = chain["api"].named("routes-get-objects-key").inputs
     assert objects_method["requestParameters"] == {"method.request.path.key": True}
 
@@ -119,19 +131,14 @@ def test_each_route_may_invoke_only_through_its_own_method_and_path(
         assert permission.inputs["qualifier"] == LIVE_ALIAS
         assert permission.inputs["action"] == "lambda:InvokeFunction"
         source_arns.append(permission.inputs["sourceArn"])
-    # One permission per method, each scoped to exactly its method and path.
+    # One permission per method, each scoped to exactly its method and path (a greedy
+    # parameter is the only wildcard: tests/unit/test_api_routes.py).
     assert sorted(source_arns) == sorted(
-        f"{execution_arn}/{API_STAGE_NAME}/{method}/{path}"
-        for method, path in [
-            ("GET", "health"),
-            ("POST", "process"),
-            ("GET", "objects/*"),
-            ("OPTIONS", "health"),
-            ("OPTIONS", "process"),
-            ("OPTIONS", "objects/*"),
-        ]
+        f"{execution_arn}/{API_STAGE_NAME}/{route.method}/{route.execute_api_path}"
+        for route in ROUTES
     )
-    assert len(source_arns) == len(ROUTES)
+    assert f"{execution_arn}/{API_STAGE_NAME}/GET/objects/*" in source_arns
+    assert not any("/*/" in arn.removeprefix(execution_arn) for arn in source_arns)
 
 
 def test_deployment_is_replaced_exactly_when_routes_change(chain: dict[str, LayerRun]) -> None:
@@ -192,11 +199,11 @@ def _methods(run: LayerRun) -> dict[str, dict[str, object]]:
 def test_every_route_but_health_requires_iam_signatures(chain: dict[str, LayerRun]) -> None:
     methods = _methods(chain["api"])
     assert methods["routes-get-health"]["authorization"] == "NONE"
+    # GET /health is the one application route that answers anyone; the preflights never
+    # carry credentials. Written here, not read from the table's `public` flags.
     assert {name for name, m in methods.items() if m["authorization"] == "NONE"} == {
         "routes-get-health",
-        "routes-options-health",
-        "routes-options-process",
-        "routes-options-objects-key",
+        *(f"routes-{route.slug}" for route in ROUTES if route.is_preflight),
     }
     for name in ("routes-post-process", "routes-get-objects-key"):
         assert methods[name]["authorization"] == "AWS_IAM", name

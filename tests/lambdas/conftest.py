@@ -1,6 +1,7 @@
 """Fixtures for the Lambda handler tests: dummy credentials, in-process moto, the resources the
 storage and security layers create (with the names shared.naming gives them), a fake Lambda
-context, and each function loaded fresh with the environment the compute layer sets."""
+context, and each function loaded fresh with the environment the compute layer declares for it
+(tooling.function_fixtures, which the benchmark uses too)."""
 
 from __future__ import annotations
 
@@ -17,15 +18,22 @@ import pytest
 from moto import mock_aws
 
 from tests.lambdas.support import API_KEY, NAMES, FunctionLoader
-from tooling.handler_bench import (
-    API_ENV,
-    PROCESSOR_ENV,
+from tooling.function_fixtures import (
+    CORS_ORIGIN as CORS_ORIGIN,
+)
+from tooling.function_fixtures import (
+    api_environment,
     create_idempotency_table,
+    create_secret,
     create_upload_bucket,
+    lambda_context,
+    processor_environment,
 )
 from tooling.local.functions import LambdaContext
 
-CORS_ORIGIN = API_ENV["CORS_ALLOWED_ORIGINS"]
+PROCESSOR_ENV = processor_environment()
+# SECRET_ARN holds the mocks' placeholder: the `api` fixture sets the ARN of the secret it made.
+API_ENV = api_environment()
 MAX_BODY_BYTES = int(API_ENV["MAX_BODY_BYTES"])
 
 # Variables a developer's shell may carry that would change what the handlers or boto3 do.
@@ -45,7 +53,6 @@ _SCRUBBED_ENV = (
     "CORS_ALLOWED_ORIGINS",
     *PROCESSOR_ENV,
     *API_ENV,
-    "SECRET_ARN",
 )
 
 
@@ -113,18 +120,6 @@ def aws(aws_credentials: None) -> Iterator[None]:
         yield
 
 
-def lambda_context(function_name: str) -> LambdaContext:
-    """The context Lambda passes `function_name`, invoked through its `live` alias."""
-    return LambdaContext(
-        function_name=function_name,
-        invoked_function_arn=f"{NAMES.function_arn(function_name)}:live",
-        log_group_name=NAMES.function_log_group(function_name),
-        function_version="1",
-        memory_limit_in_mb=256,
-        log_stream_name="2026/11/27/[1]0123456789abcdef0123456789abcdef",
-    )
-
-
 @pytest.fixture
 def processor_context() -> LambdaContext:
     return lambda_context(NAMES.s3_processor_function)
@@ -177,10 +172,7 @@ def table(dynamodb: Any) -> str:
 
 @pytest.fixture
 def secret_arn(aws: None) -> str:
-    client = boto3.client("secretsmanager", region_name="us-east-1")
-    created = client.create_secret(Name=NAMES.secret, SecretString=f'{{"api_key": "{API_KEY}"}}')
-    arn: str = created["ARN"]
-    return arn
+    return create_secret(boto3.client("secretsmanager", region_name="us-east-1"), API_KEY)
 
 
 @pytest.fixture
@@ -194,4 +186,4 @@ def processor(
 def api(
     bucket: str, secret_arn: str, loader: FunctionLoader, monkeypatch: pytest.MonkeyPatch
 ) -> ModuleType:
-    return loader.load_with("api_handler", {**API_ENV, "SECRET_ARN": secret_arn}, monkeypatch)
+    return loader.load_with("api_handler", api_environment(secret_arn), monkeypatch)

@@ -1,124 +1,34 @@
-"""Helpers shared by the handler tests: events from the fixture files, fault injection, and
-reading what the handlers printed (Powertools logs and EMF metrics are JSON lines on stdout)."""
+"""Helpers shared by the handler tests: the names and events of tooling.function_fixtures (which
+the benchmark uses too), fault injection, and reading what the handlers printed (Powertools
+logs and EMF metrics are JSON lines on stdout)."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import io
 import json
-import re
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import quote, quote_plus
 
+import aws_lambda_powertools.logging.logger as powertools_logger
 import pytest
 from botocore.awsrequest import AWSResponse  # type: ignore[import-untyped, unused-ignore]
 
-# The dev stack in moto's default account, so ARNs built by shared.naming are the ARNs moto
-# creates: the benchmark's names, which its function environments (PROCESSOR_ENV, API_ENV) use.
-from tooling.handler_bench import NAMES as NAMES
+from shared.packaging import LAMBDAS_DIR
+from tooling.function_fixtures import NAMES as NAMES
+from tooling.function_fixtures import api_event as api_event
+from tooling.function_fixtures import load_event as load_event
+from tooling.function_fixtures import object_path as object_path
+from tooling.function_fixtures import s3_event as s3_event
+from tooling.function_fixtures import s3_record as s3_record
 from tooling.local.functions import load_handler
-
-EVENTS_DIR = Path(__file__).resolve().parent / "events"
 
 # A value that must never appear in any response, log line or metric.
 API_KEY = "test-api-key-0123456789abcdef"
-
-
-def load_event(name: str) -> dict[str, Any]:
-    """A fresh copy of events/<name>.json (see events/README.md for the AWS documentation)."""
-    data: dict[str, Any] = json.loads((EVENTS_DIR / f"{name}.json").read_text(encoding="utf-8"))
-    return data
-
-
-def s3_record(
-    key: str,
-    *,
-    bucket: str = NAMES.upload_bucket,
-    version_id: str | None = None,
-    sequencer: str | None = "0055AED6DCD90281E5",
-    event_name: str = "ObjectCreated:Put",
-    size: int = 0,
-) -> dict[str, Any]:
-    """One ObjectCreated record for `key`, URL-encoded the way S3 encodes notification keys."""
-    record: dict[str, Any] = copy.deepcopy(load_event("s3_object_created")["Records"][0])
-    record["eventName"] = event_name
-    record["s3"]["bucket"]["name"] = bucket
-    record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
-    obj = record["s3"]["object"]
-    obj["key"] = quote_plus(key, safe="/")
-    obj["size"] = size
-    if sequencer is None:
-        obj.pop("sequencer", None)
-    else:
-        obj["sequencer"] = sequencer
-    if version_id is None:
-        obj.pop("versionId", None)
-    else:
-        obj["versionId"] = version_id
-    return record
-
-
-def s3_event(*records: dict[str, Any]) -> dict[str, Any]:
-    return {"Records": list(records)}
-
-
-# What a request target's path may hold unescaped (RFC 3986 section 3.3: pchar and "/"); a
-# client percent-encodes everything else, and API Gateway passes the path on as it came.
-_REQUEST_PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")
-OBJECTS_PREFIX = "/objects/"
-
-
-def object_path(key: str) -> str:
-    """The path a client asks GET /objects/{key+} for `key` with: every reserved character,
-    `/` included, percent-encoded, as `urllib.parse.quote(key, safe="")` does."""
-    return OBJECTS_PREFIX + quote(key, safe="")
-
-
-def api_event(
-    method: str,
-    path: str,
-    *,
-    body: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    path_parameters: Mapping[str, str] | None = None,
-    is_base64_encoded: bool = False,
-    request_id: str = "a1b2c3d4-0000-4000-8000-000000000001",
-) -> dict[str, Any]:
-    """A REST API proxy event (payload 1.0), from the fixture file, for `method path`.
-
-    `path` is the path as the client sent it, still percent-encoded: a REST API delivers `path`
-    and `pathParameters` that way (see events/README.md), so a path no client could send (a raw
-    space, non-ASCII, a control character) is refused here. Under /objects/ the greedy `key`
-    parameter is the rest of that encoded path unless `path_parameters` says otherwise.
-    """
-    if not _REQUEST_PATH.fullmatch(path):
-        raise ValueError(f"{path!r} is not a percent-encoded request path: see object_path()")
-    if path_parameters is None and path.startswith(OBJECTS_PREFIX):
-        path_parameters = {"key": path[len(OBJECTS_PREFIX) :]}
-    event = load_event("apigw_rest_proxy")
-    all_headers = {**event["headers"], **(headers or {})}
-    event["httpMethod"] = method
-    event["path"] = path
-    event["headers"] = all_headers
-    event["multiValueHeaders"] = {name: [value] for name, value in all_headers.items()}
-    event["pathParameters"] = dict(path_parameters) if path_parameters is not None else None
-    event["body"] = body
-    event["isBase64Encoded"] = is_base64_encoded
-    context = event["requestContext"]
-    context["httpMethod"] = method
-    context["path"] = f"/prod{path}"
-    context["requestId"] = request_id
-    if path.startswith(OBJECTS_PREFIX):
-        event["resource"] = context["resourcePath"] = "/objects/{key+}"
-    else:
-        event["resource"] = context["resourcePath"] = path
-    return event
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
@@ -185,13 +95,16 @@ class FunctionLoader:
     monkeypatch and stays set for the test, so none is passed to load_handler.
     """
 
-    def load(self, function: str) -> ModuleType:
+    def load(self, function: str, lambdas_dir: Path = LAMBDAS_DIR) -> ModuleType:
+        # A new execution environment starts cold. Powertools keeps that flag in its logger
+        # module, which this process imports once for all loads: set it as a fresh import does.
+        powertools_logger.is_cold_start = True
         # Powertools' logger keeps the stream it finds at import; give it one that always
         # writes to the current sys.stdout, which pytest replaces for every test phase.
         real_stdout = sys.stdout
         sys.stdout = _CurrentStdout(real_stdout)
         try:
-            return load_handler(function, {})
+            return load_handler(function, {}, lambdas_dir)
         finally:
             sys.stdout = real_stdout
 

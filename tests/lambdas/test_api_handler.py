@@ -5,21 +5,30 @@ delivers them (see events/README.md)."""
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import hmac
 import json
+import re
+import shutil
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from shared.api_routes import APPLICATION_ROUTES
-from tests.lambdas.conftest import CORS_ORIGIN, MAX_BODY_BYTES
-from tests.lambdas.support import API_KEY, NAMES, InjectedAnswers, api_event, object_path
-from tooling.handler_bench import API_ENV
+from shared.api_routes import APPLICATION_ROUTES, Route
+from shared.packaging import LAMBDAS_DIR
+from tests.lambdas.conftest import API_ENV, CORS_ORIGIN, MAX_BODY_BYTES
+from tests.lambdas.support import (
+    API_KEY,
+    NAMES,
+    FunctionLoader,
+    InjectedAnswers,
+    api_event,
+    object_path,
+)
 from tooling.local.functions import LambdaContext
 
 JSON = {"Content-Type": "application/json"}
@@ -59,11 +68,78 @@ def process_event(
     )
 
 
-def test_routes_are_the_ones_the_api_layer_declares(api: ModuleType) -> None:
-    # The derived OPTIONS routes are not in the table: Powertools answers preflights itself.
-    declared = {(route.method, route.path.replace("{key+}", ".+")) for route in APPLICATION_ROUTES}
-    served = {(method, rule) for rule, methods in api.ROUTE_METHODS.items() for method in methods}
-    assert served == declared
+def _example_path(route: Route) -> str:
+    """A request path `route` serves: each path parameter filled with an encoded value."""
+    return re.sub(r"\{[^}]+\}", "uploads%2Fexample.csv", route.path)
+
+
+@pytest.mark.parametrize("route", APPLICATION_ROUTES, ids=lambda route: route.key)
+def test_every_declared_route_reaches_its_function(
+    api: ModuleType, api_context: LambdaContext, route: Route
+) -> None:
+    response = call(api, api_context, api_event(route.method, _example_path(route)))
+    # Whatever the function answers (a GET /objects/... for no result is its own 404), the
+    # resolver's answer for an unregistered route or method is not it.
+    assert response["statusCode"] != 405, response["body"]
+    assert json.loads(response["body"]).get("message") != "no such route"
+
+
+def _lambdas_copy(tmp_path: Path, table_edit: str, handler_edit: tuple[str, str] | None) -> Path:
+    """lambdas/api_handler and lambdas/common copied under tmp_path, with `table_edit` appended
+    to the route table's declaration and `handler_edit` (old, new) applied to the handler."""
+    for folder in ("api_handler", "common"):
+        shutil.copytree(LAMBDAS_DIR / folder, tmp_path / folder)
+    table = tmp_path / "common" / "api_routes.py"
+    text = table.read_text(encoding="utf-8")
+    marker = "\n\ndef preflight_routes("
+    table.write_text(text.replace(marker, f"\n{table_edit}{marker}", 1), encoding="utf-8")
+    if handler_edit is not None:
+        handler = tmp_path / "api_handler" / "handler.py"
+        old, new = handler_edit
+        source = handler.read_text(encoding="utf-8")
+        assert old in source
+        handler.write_text(source.replace(old, new, 1), encoding="utf-8")
+    return tmp_path
+
+
+_HEALTH_FUNCTION = '    "GET /health": health,\n'
+_EXTRA_ROUTE = 'APPLICATION_ROUTES += (Route("GET", "/extra/{id}", "An added route"),)'
+
+
+def test_a_new_route_is_a_table_entry_and_its_function(
+    api: ModuleType, api_context: LambdaContext, tmp_path: Path
+) -> None:
+    lambdas = _lambdas_copy(
+        tmp_path,
+        _EXTRA_ROUTE,
+        (_HEALTH_FUNCTION, _HEALTH_FUNCTION + '    "GET /extra/{id}": health,\n'),
+    )
+    extended = FunctionLoader().load("api_handler", lambdas)
+
+    assert call(extended, api_context, api_event("GET", "/extra/7"))["statusCode"] == 200
+    assert call(extended, api_context, api_event("GET", "/extra/7/8"))["statusCode"] == 404
+    response = call(extended, api_context, api_event("DELETE", "/extra/7"))
+    assert header(response, "Allow") == "GET, OPTIONS"
+
+
+@pytest.mark.parametrize(
+    ("table_edit", "handler_edit", "message"),
+    [
+        (_EXTRA_ROUTE, None, r"no function for \['GET /extra/\{id\}'\]"),
+        (
+            "APPLICATION_ROUTES = APPLICATION_ROUTES[1:]",
+            None,
+            r"no declared route for \['GET /health'\]",
+        ),
+    ],
+    ids=["route-without-function", "function-without-route"],
+)
+def test_the_table_and_the_functions_must_agree_at_cold_start(
+    api: ModuleType, tmp_path: Path, table_edit: str, handler_edit: None, message: str
+) -> None:
+    lambdas = _lambdas_copy(tmp_path, table_edit, handler_edit)
+    with pytest.raises(RuntimeError, match=message):
+        FunctionLoader().load("api_handler", lambdas)
 
 
 # GET /health
@@ -638,97 +714,6 @@ def test_log_lines_carry_the_lambda_context_and_the_request_id_as_correlation_id
         assert line["function_request_id"] == api_context.aws_request_id
         assert line["function_name"] == NAMES.api_handler_function
         assert line["service"] == "api-handler"
-
-
-# POST /process is served without the resolver's route scan and middleware frames; the
-# response must be exactly the one app.resolve gives.
-
-_ALLOWED_ORIGIN = {**JSON, "Origin": CORS_ORIGIN}
-_EQUIVALENCE_CASES = {
-    "ok": process_event('{"name":"n","data":{"b":[1,2],"a":"ü"}}'),
-    "ok, allowed origin": process_event('{"name":"n","data":{}}', headers=_ALLOWED_ORIGIN),
-    "ok, other origin": process_event(
-        '{"name":"n","data":{}}', headers={**JSON, "Origin": "https://evil.example"}
-    ),
-    "ok, trailing slash": api_event(
-        "POST", "/process/", body='{"name":"n","data":{}}', headers=JSON
-    ),
-    "ok, lower-case method": api_event(
-        "post", "/process", body='{"name":"n","data":{}}', headers=JSON
-    ),
-    "ok, base64": process_event(
-        base64.b64encode(b'{"name":"n","data":{}}').decode(), is_base64_encoded=True
-    ),
-    "400 malformed": process_event('{"name":', headers=_ALLOWED_ORIGIN),
-    "400 duplicate key": process_event('{"name":"a","name":"b","data":{}}'),
-    "400 bad base64": process_event("%%%", is_base64_encoded=True),
-    "400 overflowing number": process_event('{"name":"n","data":{"v":1e999}}'),
-    "400 lone surrogate": process_event('{"name":"n","data":{"v":"\\ud800"}}'),
-    "413": process_event("x" * (MAX_BODY_BYTES + 1)),
-    "415": process_event('{"name":"n","data":{}}', headers={"Content-Type": "text/plain"}),
-    "422": process_event('{"name":5,"data":{}}', headers=_ALLOWED_ORIGIN),
-    "no body": api_event("POST", "/process", body=None, headers=JSON),
-}
-
-
-def _through_the_resolver(
-    api: ModuleType, context: LambdaContext, event: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> dict[str, Any]:
-    """What lambda_handler answers when POST /process goes through app.resolve."""
-    with monkeypatch.context() as patch:
-        patch.setattr(api, "_is_process_request", lambda _: False)
-        return call(api, context, copy.deepcopy(event))
-
-
-@pytest.mark.parametrize("case", sorted(_EQUIVALENCE_CASES))
-def test_process_answers_exactly_as_the_resolver_would(
-    api: ModuleType, api_context: LambdaContext, monkeypatch: pytest.MonkeyPatch, case: str
-) -> None:
-    event = _EQUIVALENCE_CASES[case]
-    assert api._is_process_request(event)
-    expected = _through_the_resolver(api, api_context, event, monkeypatch)
-
-    def not_the_resolver(*_: Any) -> Any:
-        raise AssertionError("POST /process went through app.resolve")
-
-    monkeypatch.setattr(api.app, "resolve", not_the_resolver)
-    assert call(api, api_context, event) == expected
-
-
-def test_an_unexpected_error_in_process_answers_as_the_resolver_would(
-    api: ModuleType, api_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def explode() -> bytes:
-        raise RuntimeError("internal detail")
-
-    monkeypatch.setattr(api, "_api_key", explode)
-    event = process_event('{"name":"x","data":{}}', headers=_ALLOWED_ORIGIN)
-    expected = _through_the_resolver(api, api_context, event, monkeypatch)
-    assert call(api, api_context, event) == expected
-
-
-def test_with_a_middleware_registered_process_goes_through_the_resolver(
-    api: ModuleType, api_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    seen: list[str] = []
-
-    def middleware(app: Any, next_middleware: Any) -> Any:
-        seen.append(app.current_event.path)
-        return next_middleware(app)
-
-    monkeypatch.setattr(api.app, "_router_middlewares", [middleware])
-    response = call(api, api_context, process_event('{"name":"n","data":{}}'))
-    assert response["statusCode"] == 200
-    assert seen == ["/process"]
-
-
-@pytest.mark.parametrize(
-    ("method", "path"), [("GET", "/process"), ("POST", "/processes"), ("POST", "/health")]
-)
-def test_only_post_process_takes_the_short_path(api: ModuleType, method: str, path: str) -> None:
-    assert not api._is_process_request(api_event(method, path, body="{}", headers=JSON))
-    assert not api._is_process_request({"httpMethod": "POST"})
-    assert not api._is_process_request(["POST", "/process"])
 
 
 # GET /objects/{key+}

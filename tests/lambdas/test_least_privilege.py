@@ -36,7 +36,7 @@ from tests.lambdas.support import (
     s3_event,
     s3_record,
 )
-from tooling.handler_bench import API_ENV, PROCESSOR_ENV
+from tooling.function_fixtures import api_environment, processor_environment
 from tooling.local.functions import LambdaContext
 
 OTHER_BUCKET = "someone-elses-bucket"
@@ -209,7 +209,7 @@ def test_processor_role_processes_an_upload(
     processor_context: LambdaContext,
 ) -> None:
     become(account.processor_role_arn)
-    processor = loader.load_with("s3_processor", PROCESSOR_ENV, monkeypatch)
+    processor = loader.load_with("s3_processor", processor_environment(), monkeypatch)
     event = s3_event(s3_record("uploads/job.csv", version_id=account.upload_version))
 
     assert processor.lambda_handler(event, processor_context)["processed"] == 1
@@ -240,7 +240,7 @@ def test_processor_role_orders_versions_and_recognises_a_deleted_upload(
             Bucket=NAMES.upload_bucket, Key="uploads/gone.csv", VersionId=gone["VersionId"]
         )
     become(account.processor_role_arn)
-    processor = loader.load_with("s3_processor", PROCESSOR_ENV, monkeypatch)
+    processor = loader.load_with("s3_processor", processor_environment(), monkeypatch)
     # S3 answers the role 403 for the deleted version (moto: 404); the listing that follows,
     # ListObjectVersions on the upload prefix, runs under the role for real.
     InjectedAnswers(processor.s3_client, "GetObject", [s3_access_denied()])
@@ -264,7 +264,7 @@ def test_processor_role_is_denied_outside_its_job(
     account: Account, become: Any, loader: FunctionLoader, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     become(account.processor_role_arn)
-    processor = loader.load_with("s3_processor", PROCESSOR_ENV, monkeypatch)
+    processor = loader.load_with("s3_processor", processor_environment(), monkeypatch)
     s3, dynamodb = processor.s3_client, processor.persistence_store.client
     secrets = _role_client("secretsmanager")
 
@@ -301,7 +301,9 @@ def test_processor_pointed_at_another_bucket_or_table_fails(
     override: dict[str, str],
 ) -> None:
     become(account.processor_role_arn)
-    processor = loader.load_with("s3_processor", {**PROCESSOR_ENV, **override}, monkeypatch)
+    processor = loader.load_with(
+        "s3_processor", {**processor_environment(), **override}, monkeypatch
+    )
     bucket = override.get("BUCKET_NAME", NAMES.upload_bucket)
     version = None if bucket == OTHER_BUCKET else account.upload_version
 
@@ -325,9 +327,7 @@ def test_api_role_serves_results_and_signs_with_the_secret(
     api_context: LambdaContext,
 ) -> None:
     become(account.api_role_arn)
-    api = loader.load_with(
-        "api_handler", {**API_ENV, "SECRET_ARN": account.secret_arn}, monkeypatch
-    )
+    api = loader.load_with("api_handler", api_environment(account.secret_arn), monkeypatch)
 
     done = api.lambda_handler(
         api_event("GET", "/objects/uploads/done.csv", path_parameters={"key": "uploads/done.csv"}),
@@ -352,9 +352,7 @@ def test_api_role_is_denied_outside_its_job(
     account: Account, become: Any, loader: FunctionLoader, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     become(account.api_role_arn)
-    api = loader.load_with(
-        "api_handler", {**API_ENV, "SECRET_ARN": account.secret_arn}, monkeypatch
-    )
+    api = loader.load_with("api_handler", api_environment(account.secret_arn), monkeypatch)
     s3 = api.s3_client()
     secrets = api.secrets_provider().client
 
@@ -403,7 +401,7 @@ def test_api_pointed_at_another_secret_or_bucket_answers_a_generic_500(
     if override.get("SECRET_ARN") == "other":
         override = {"SECRET_ARN": account.other_secret_arn}
     api = loader.load_with(
-        "api_handler", {**API_ENV, "SECRET_ARN": account.secret_arn, **override}, monkeypatch
+        "api_handler", {**api_environment(account.secret_arn), **override}, monkeypatch
     )
 
     response = api.lambda_handler(event, api_context)

@@ -30,7 +30,7 @@ from tests.lambdas.support import (
     s3_event,
     s3_record,
 )
-from tooling.handler_bench import PROCESSOR_ENV
+from tooling.function_fixtures import processor_environment
 from tooling.local.functions import LambdaContext
 
 BUCKET = NAMES.upload_bucket
@@ -258,7 +258,8 @@ def environments(
 
     def make(count: int) -> list[ModuleType]:
         modules = [
-            loader.load_with("s3_processor", PROCESSOR_ENV, monkeypatch) for _ in range(count)
+            loader.load_with("s3_processor", processor_environment(), monkeypatch)
+            for _ in range(count)
         ]
         for module in modules:
             monkeypatch.setattr(module, "s3_client", AtomicRequests(module.s3_client, lock))

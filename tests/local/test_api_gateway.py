@@ -14,12 +14,12 @@ from urllib.parse import quote, urlsplit
 import pytest
 from jsonschema import Draft4Validator
 
-from tooling.handler_bench import API_ENV
+from tooling.function_fixtures import CORS_ORIGIN, api_environment
 from tooling.local.api_gateway import LocalApiGateway, match_route, matches_body_model, serve
 from tooling.local.functions import LambdaContext, load_handler
 
 DOCUMENTED_EVENT = Path(__file__).parents[1] / "lambdas" / "events" / "apigw_rest_proxy.json"
-CONFIGURED_ORIGIN = API_ENV["CORS_ALLOWED_ORIGINS"]
+CONFIGURED_ORIGIN = CORS_ORIGIN
 SIGNED = (
     "Authorization",
     "AWS4-HMAC-SHA256 Credential=local/20261127/us-east-1/execute-api/aws4_request, "
@@ -229,11 +229,7 @@ def test_a_preflight_needs_no_signature_on_any_declared_path(
 def handler_behind_gateway() -> Iterator[str]:
     """The real API handler, with CORS origins configured, behind the adapter on a real port.
     A preflight calls no AWS service, so no emulator is needed."""
-    environment = {
-        **API_ENV,
-        "SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x",
-    }
-    api = load_handler("api_handler", environment)
+    api = load_handler("api_handler", api_environment())
     gateway = LocalApiGateway(api.lambda_handler, context_factory=_context)
     with serve(gateway, port=0) as url:
         yield url

@@ -60,27 +60,13 @@ class MatchedRoute:
     path_parameters: dict[str, str]
 
 
-def _route_pattern(route: Route) -> re.Pattern[str]:
-    pattern = re.escape(route.path)
-    for name in re.findall(r"\{([^}]+)\}", route.path):
-        escaped = re.escape("{" + name + "}")
-        group = name.rstrip("+")
-        # A greedy parameter ({key+}) spans slashes; a plain one stops at the next slash.
-        body = ".+" if name.endswith("+") else "[^/]+"
-        pattern = pattern.replace(escaped, f"(?P<{group}>{body})")
-    return re.compile(f"^{pattern}$")
-
-
-_PATTERNS = [(route, _route_pattern(route)) for route in ROUTES]
-
-
 def match_route(method: str, path: str) -> MatchedRoute | None:
     """The declared route for `method` and the still-encoded `path`, with its path parameters
     as encoded as they came (see the module docstring), or None."""
-    for route, pattern in _PATTERNS:
-        found = pattern.match(path)
-        if found and route.method == method:
-            return MatchedRoute(route, found.groupdict())
+    for route in ROUTES:
+        parameters = route.match(path)
+        if parameters is not None and route.method == method:
+            return MatchedRoute(route, parameters)
     return None
 
 
