@@ -90,8 +90,6 @@ def synth(session: nox.Session) -> None:
 def local(session: nox.Session) -> None:
     """Run the whole application on this machine (moto + in-process handlers); -- --smoke."""
     _install(session)
-    # The local environment is what the five programs declare, and they read built archives.
-    session.run("python", "-m", "tooling", "build")
     session.run("python", "-m", "tooling.local", *session.posargs)
 
 

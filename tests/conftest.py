@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from shared.naming import AwsLocation, ResourceNames
-from tooling.build import build_archives
+from tooling.build import ensure_built
 from tooling.mock_engine import PLACEHOLDER_LOCATION, LayerRun, MockResource, run_all_layers
 
 
@@ -16,7 +16,7 @@ from tooling.mock_engine import PLACEHOLDER_LOCATION, LayerRun, MockResource, ru
 def function_archives() -> None:
     """What `nox -s build` makes before anything deploys: the layer programs read these
     archives and never build. (Downloads the pinned wheels once, into build/lambda-deps.)"""
-    build_archives()
+    ensure_built()
 
 
 @pytest.fixture(scope="session")

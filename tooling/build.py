@@ -12,11 +12,29 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from shared.packaging import FUNCTIONS, FunctionArchive, build_archive
+from shared.packaging import (
+    FUNCTIONS,
+    ArchiveMismatchError,
+    FunctionArchive,
+    build_archive,
+    built_archive,
+)
 
 
 def build_archives(functions: Sequence[str] = FUNCTIONS) -> list[FunctionArchive]:
     return [build_archive(function) for function in functions]
+
+
+def ensure_built(functions: Sequence[str] = FUNCTIONS) -> list[FunctionArchive]:
+    """The archives as built, building only those missing or stale: what the tests, the
+    benchmark and the local environment run the layer programs with."""
+    archives = []
+    for function in functions:
+        try:
+            archives.append(built_archive(function))
+        except ArchiveMismatchError:
+            archives.append(build_archive(function))
+    return archives
 
 
 def build_all() -> int:

@@ -77,8 +77,11 @@ class DeclaredEnvironments:
 def declared_environments() -> DeclaredEnvironments:
     """Run the compute program and the layers it reads from under mocks (once per process)."""
     # Imported here: the Pulumi SDK is not needed by what only builds events or names.
+    from tooling.build import ensure_built
     from tooling.mock_engine import run_layer
 
+    # The programs deploy built archives and refuse stale ones.
+    ensure_built()
     runs: dict[str, LayerRun] = {}
     for name in MANIFEST.order[: MANIFEST.order.index(COMPUTE_LAYER) + 1]:
         runs[name] = run_layer(

@@ -29,6 +29,7 @@ import boto3
 
 from shared.naming import AwsLocation, ResourceNames
 from tooling.local.emulator import EMULATOR_ACCOUNT_ID, EMULATOR_CREDENTIALS, EMULATOR_REGION
+from tooling.build import ensure_built
 from tooling.mock_engine import LayerRun, run_all_layers
 
 # The resource types created here, by their Pulumi type tokens.
@@ -85,7 +86,9 @@ class LocalResources:
 
 
 def synthesize(stack: str = STACK) -> dict[str, LayerRun]:
-    """The five layer programs, run under mocks for the emulator's account and region."""
+    """The five layer programs, run under mocks for the emulator's account and region (with
+    the function archives they read built first, when missing or stale)."""
+    ensure_built()
     return run_all_layers(stack=stack, location=EMULATOR_LOCATION)
 
 
