@@ -211,7 +211,7 @@ def _create_resources() -> str:
     create_upload_bucket(session.client("s3"))
     create_idempotency_table(session.client("dynamodb"))
     secret = session.client("secretsmanager").create_secret(
-        Name=NAMES.secret, SecretString=json.dumps({"api_key": API_KEY})
+        Name=f"{NAMES.secret_name_prefix}bench", SecretString=json.dumps({"api_key": API_KEY})
     )
     arn: str = secret["ARN"]
     return arn

@@ -178,7 +178,9 @@ def table(dynamodb: Any) -> str:
 @pytest.fixture
 def secret_arn(aws: None) -> str:
     client = boto3.client("secretsmanager", region_name="us-east-1")
-    created = client.create_secret(Name=NAMES.secret, SecretString=f'{{"api_key": "{API_KEY}"}}')
+    created = client.create_secret(
+        Name=f"{NAMES.secret_name_prefix}test", SecretString=f'{{"api_key": "{API_KEY}"}}'
+    )
     arn: str = created["ARN"]
     return arn
 

@@ -94,7 +94,8 @@ def provision(endpoint_url: str, runs: dict[str, LayerRun] | None = None) -> Loc
     # first value comes from the rotation function (tooling.local.secret_rotation)
     secret_inputs = security.named("app-secret").inputs
     secret_arn: str = client("secretsmanager", endpoint_url).create_secret(
-        Name=secret_inputs["name"],
+        # The name the provider completed the layer's `name_prefix` with.
+        Name=security.exports["secret_name"].value,
         Description=secret_inputs["description"],
         KmsKeyId=key_arn,
     )["ARN"]
