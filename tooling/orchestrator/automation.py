@@ -89,12 +89,17 @@ def resolve_pulumi_command(
         lambda root, pinned: auto.PulumiCommand.install(root=root, version=pinned)
     )
     # Looked up at call time, so a test can substitute PATH lookups.
-    if (which or shutil.which)("pulumi"):
+    found = (which or shutil.which)("pulumi")
+    if found:
         try:
             return use_path(version)
         except InvalidVersionError:
             # An older CLI on PATH: fall through and install the pinned one into the cache.
             pass
+        except (OSError, subprocess.SubprocessError) as error:
+            # PulumiCommand runs `pulumi version` with check_output: a CLI that cannot answer
+            # it (a broken install, a wrapper failing) raises CalledProcessError here.
+            raise UnavailableError(broken_cli_message(version_text, found, error)) from None
     try:
         return do_install(str(cache_root), version)
     except (OSError, subprocess.SubprocessError, InvalidVersionError) as error:
@@ -104,6 +109,26 @@ def resolve_pulumi_command(
             "this machine is offline"
         )
         raise UnavailableError(missing_cli_message(version_text, cache_root, reason)) from None
+
+
+def broken_cli_message(version: str, path: str, error: Exception) -> str:
+    """One paragraph: the `pulumi` on PATH does not work, and what to do."""
+    stderr = getattr(error, "stderr", None)
+    if isinstance(stderr, bytes):
+        stderr = stderr.decode("utf-8", "replace")
+    detail = _first_line(str(stderr or error))
+    if isinstance(error, subprocess.CalledProcessError):
+        status = f"exit status {error.returncode}"
+    else:
+        status = type(error).__name__
+    return (
+        f"The `pulumi` found on PATH ({path}) does not work: `pulumi version` failed ({status}: "
+        f"{detail}). The orchestrator needs the Pulumi CLI {version} (the version of the pulumi "
+        "SDK this repository pins): repair or remove that installation, or put a working one "
+        f"first on PATH (`curl -fsSL https://get.pulumi.com | sh -s -- --version {version}`; "
+        f"other methods: {INSTALL_DOCS_URL}), check that `pulumi version` prints v{version}, "
+        "and run the session again."
+    )
 
 
 def _first_line(text: str) -> str:
