@@ -44,6 +44,8 @@ from tooling.orchestrator.engine import (
 from tooling.orchestrator.targets import Target, UnavailableError
 
 CLI_CACHE_DIRNAME = ".pulumi-cli"
+# Entries read per `pulumi stack history` call; pages are read until one comes back short.
+HISTORY_PAGE_SIZE = 100
 INSTALL_DOCS_URL = "https://www.pulumi.com/docs/install/"
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
 # How Pulumi marks a secret in exported state (a documented wire constant, not a secret).
@@ -366,12 +368,22 @@ class AutomationEngine:
             )
 
     def history(self, layer: str) -> list[UpdateRecord]:
+        """Every entry, newest first. `pulumi stack history` returns only the 10 newest unless
+        given `--page-size` (stack_history.go), so the pages are read until one is short."""
         with self._cli(layer, "history"):
             stack = self._open(layer, create=False)
             if stack is None:
                 return []
+            summaries: list[auto.UpdateSummary] = []
+            page = 1
+            while True:
+                batch = stack.history(page_size=HISTORY_PAGE_SIZE, page=page, show_secrets=False)
+                summaries.extend(batch)
+                if len(batch) < HISTORY_PAGE_SIZE:
+                    break
+                page += 1
             records = []
-            for summary in stack.history(show_secrets=False):
+            for summary in summaries:
                 message = summary.message or ""
                 commit = commit_in_message(message) or summary.environment.get("git.head")
                 records.append(
