@@ -181,8 +181,13 @@ class AutomationEngine:
         self.target = target
         self.stack = stack
         self.manifest = manifest
-        # Policy packs (paths) run with every preview and update.
-        self.policy_packs = tuple(policy_packs)
+        # Policy packs run with every preview and update. The CLI runs in the layer's
+        # workspace, where it would resolve a relative path (engine.MakeLocalPolicyPacks uses
+        # filepath.Abs), so a repository-relative path is made absolute here.
+        self.policy_packs = tuple(
+            str(path if Path(path).is_absolute() else (target.repo_root / path).resolve())
+            for path in policy_packs
+        )
         self._command = command
         self._command_factory = command_factory or (
             lambda: resolve_pulumi_command(target.repo_root)
