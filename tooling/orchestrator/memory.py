@@ -2,8 +2,9 @@
 
 It behaves like the CLI where the orchestrator can tell the difference: stacks exist only
 after a preview or an update, an update records a history entry with its message, outputs
-follow what the layer's "program" exports, and each update records the upstream outputs it
-read (as a StackReference's state would). It records every call and can be told to fail a
+follow what the layer's "program" exports, every update and preview of a consumer counts one
+`read` per upstream stack it references (as the engine's change summary does), and each update
+records the upstream outputs it read (as a StackReference's state would). It records every call and can be told to fail a
 layer's operation, permanently or transiently, and to export a different set of outputs.
 """
 
@@ -116,11 +117,15 @@ class InMemoryEngine:
             ),
         )
 
-    @staticmethod
-    def _changes(stack: _Stack, exported: Mapping[str, OutputValue]) -> dict[str, int]:
-        """One resource per output: created, updated, deleted or the same as deployed."""
+    def _changes(
+        self, layer: str, stack: _Stack, exported: Mapping[str, OutputValue]
+    ) -> dict[str, int]:
+        """One resource per output: created, updated, deleted or the same as deployed; and
+        one read per upstream stack the layer references."""
+        reads = len(self.manifest.layer(layer).consumes)
         if not stack.resources:
-            return {"create": len(exported)}
+            counts = {"create": len(exported), "read": reads}
+            return {op: count for op, count in counts.items() if count}
         before = stack.outputs
         counts = {
             "same": sum(1 for key, value in exported.items() if before.get(key) == value),
@@ -129,6 +134,7 @@ class InMemoryEngine:
                 1 for key, value in exported.items() if key in before and before[key] != value
             ),
             "delete": sum(1 for key in before if key not in exported),
+            "read": reads,
         }
         return {op: count for op, count in counts.items() if count}
 
@@ -164,7 +170,7 @@ class InMemoryEngine:
             raise
         stack = self.stacks.setdefault(layer, _Stack())
         exported = self._exported(layer)
-        changes = self._changes(stack, exported)
+        changes = self._changes(layer, stack, exported)
         count = len(exported)
         stack.resources = count
         stack.outputs = dict(exported)
@@ -186,7 +192,7 @@ class InMemoryEngine:
         self.calls.append(Call("preview", layer))
         self._maybe_fail(layer, "preview")
         stack = self.stacks.setdefault(layer, _Stack())  # previewing creates the stack
-        changes = self._changes(stack, self._exported(layer))
+        changes = self._changes(layer, stack, self._exported(layer))
         on_output(f"Previewing update ({self.stack})")
         return PreviewResult(resource_changes=changes)
 

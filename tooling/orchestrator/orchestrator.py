@@ -42,6 +42,7 @@ from tooling.orchestrator.engine import (
     OutputValue,
     UpdateRecord,
     UpdateResult,
+    has_changes,
 )
 from tooling.orchestrator.gitrepo import GitError, GitRepo
 from tooling.orchestrator.report import (
@@ -71,10 +72,6 @@ class ExitCode(IntEnum):
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _changed(changes: Mapping[str, int]) -> bool:
-    return any(count for op, count in changes.items() if op != "same")
 
 
 def output_diff(before: Mapping[str, OutputValue], after: Mapping[str, OutputValue]) -> list[str]:
@@ -381,7 +378,7 @@ class Orchestrator:
         self._outputs[layer] = dict(result.outputs)
         row = LayerResult(
             layer,
-            Status.SUCCEEDED if _changed(result.resource_changes) else Status.UNCHANGED,
+            Status.SUCCEEDED if has_changes(result.resource_changes) else Status.UNCHANGED,
             duration_s=self.clock() - started,
             resource_changes=dict(result.resource_changes),
             retried=retried,
@@ -496,7 +493,7 @@ class Orchestrator:
                     changes = dict(preview.resource_changes)
                     row = LayerResult(
                         name,
-                        Status.CHANGES if _changed(changes) else Status.UNCHANGED,
+                        Status.CHANGES if has_changes(changes) else Status.UNCHANGED,
                         duration_s=self.clock() - started,
                         resource_changes=changes,
                     )
