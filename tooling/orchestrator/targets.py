@@ -10,7 +10,8 @@ run without an explicit passphrase or secrets provider and without AWS credentia
 `Target.stack_config` is the extension point for per-target stack configuration: the local
 target points the AWS provider at the embedded emulator (`nox -s local -- --emulator-only`,
 or any emulator named by AWS_ENDPOINT_URL, such as LocalStack) and refuses to run when nothing
-answers there, so the local target can never reach a real AWS account.
+answers there, so the local target can never reach a real AWS account; it also sets what a
+throwaway stack needs to be destroyed (EMULATOR_STACK_SETTINGS).
 """
 
 from __future__ import annotations
@@ -38,6 +39,14 @@ STATE_DIRNAME = ".pulumi-state"
 # this file and the README), so it protects nothing: the local target's state and secrets
 # are throwaway data for the emulator. Never use the local target for a real account.
 LOCAL_PASSPHRASE = "local-target-only-this-protects-nothing"  # noqa: S105 (documented public)
+
+# What a throwaway emulator stack sets so `destroy_all` can delete it: the idempotency table's
+# deletion protection would make DeleteTable refuse ("can't be deleted while
+# DeletionProtectionEnabled is set to True"), and a bucket holding objects (uploads, results,
+# access logs) cannot be deleted without force_destroy. Layer name -> key -> value.
+EMULATOR_STACK_SETTINGS: Mapping[str, Mapping[str, str]] = {
+    "storage": {"table_deletion_protection": "false", "force_destroy": "true"},
+}
 
 PASSPHRASE_VARIABLES = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 AWS_CREDENTIAL_VARIABLES = (
@@ -200,6 +209,8 @@ class LocalTarget(Target):
         config["aws:secretKey"] = ConfigEntry(
             EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"], secret=True
         )
+        for key, value in EMULATOR_STACK_SETTINGS.get(layer.name, {}).items():
+            config[f"{layer.project}:{key}"] = ConfigEntry(value)
         return config
 
     def check(self, environ: Mapping[str, str]) -> None:
