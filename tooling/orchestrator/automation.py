@@ -18,12 +18,14 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pulumi import automation as auto
 from pulumi.automation.errors import InvalidVersionError
 from semver import VersionInfo
@@ -166,7 +168,7 @@ def _decode_state_value(value: object) -> ConsumedValue:
 
 
 class AutomationEngine:
-    """`Engine` over the Pulumi CLI, one LocalWorkspace per layer directory."""
+    """`Engine` over the Pulumi CLI, one LocalWorkspace per layer."""
 
     def __init__(
         self,
@@ -237,6 +239,36 @@ class AutomationEngine:
             pulumi_command=self.command(),
         )
 
+    def _workspace(
+        self, layer: str, program_dir: Path | None
+    ) -> tuple[Path, auto.LocalWorkspaceOptions]:
+        """Where the CLI runs for the layer, and the workspace's options.
+
+        A target with a private workspace gets a Pulumi.yaml there, written through the
+        Automation API (LocalWorkspaceOptions.project_settings): the layer's own project file
+        with `main` pointing at the program (project file reference: `main` is relative to
+        Pulumi.yaml) and the shared virtualenv made absolute, so nothing is written in
+        stacks/<layer>.
+        """
+        program = program_dir or self.work_dir(layer)
+        options = self.workspace_options(program_dir)
+        private = self.target.workspace_dir(self.manifest.layer(layer))
+        if private is None:
+            return program, options
+        private.mkdir(parents=True, exist_ok=True)
+        document = yaml.safe_load((program / "Pulumi.yaml").read_text(encoding="utf-8"))
+        runtime = document.get("runtime")
+        if isinstance(runtime, dict):
+            runtime_options = dict(runtime.get("options") or {})
+            virtualenv = runtime_options.get("virtualenv")
+            if virtualenv:
+                # Resolved from the checkout's own layer directory, where the path is written.
+                runtime_options["virtualenv"] = str((self.work_dir(layer) / virtualenv).resolve())
+            document["runtime"] = {**runtime, "options": runtime_options}
+        document["main"] = os.path.relpath(program, private)
+        options.project_settings = auto.ProjectSettings.from_dict(document)
+        return private, options
+
     def config_map(self, layer: str) -> dict[str, auto.ConfigValue]:
         entries = self.target.stack_config(self.manifest.layer(layer))
         return {
@@ -249,8 +281,11 @@ class AutomationEngine:
         """Translate the automation API's failures into the orchestrator's."""
         try:
             yield
-        except FileNotFoundError:
-            # LocalWorkspace raises the builtin error when the CLI binary is missing.
+        except FileNotFoundError as error:
+            # LocalWorkspace raises the builtin error when the CLI binary is missing; any other
+            # missing file is a real error of its own.
+            if Path(str(error.filename)).name != Path(self.command().command).name:
+                raise
             version = sdk_version()
             raise UnavailableError(
                 missing_cli_message(
@@ -275,26 +310,78 @@ class AutomationEngine:
     def _open(
         self, layer: str, *, create: bool, program_dir: Path | None = None
     ) -> auto.Stack | None:
-        """The layer's stack; None when `create` is False and it does not exist."""
+        """The layer's stack; None when it does not exist and `create` is False (or the target
+        does not create stacks)."""
         self.target.prepare()
-        work_dir = str(program_dir or self.work_dir(layer))
         name = self.fully_qualified_name(layer)
-        options = self.workspace_options(program_dir)
-        if create:
-            stack = auto.create_or_select_stack(stack_name=name, work_dir=work_dir, opts=options)
+        work_dir, options = self._workspace(layer, program_dir)
+        if create and self.target.creates_stacks:
+            stack = auto.create_or_select_stack(
+                stack_name=name, work_dir=str(work_dir), opts=options
+            )
             config = self.config_map(layer)
             if config:
+                # Written to the stack's settings file in the target's private workspace.
                 # Keys are config paths, so a target can set structured values such as
                 # `aws:endpoints[0].s3`; plain keys mean the same either way.
                 stack.set_all_config(config, path=True)
             return stack
         try:
-            return auto.select_stack(stack_name=name, work_dir=work_dir, opts=options)
+            return auto.select_stack(stack_name=name, work_dir=str(work_dir), opts=options)
         except auto.StackNotFoundError:
             return None
 
+    @contextmanager
+    def _config_file(self, layer: str, stack: auto.Stack) -> Iterator[str | None]:
+        """The stack's settings with the target's configuration, for one operation, when the
+        target keeps no settings of its own: a temporary copy outside the repository
+        (`--config-file`), so the committed Pulumi.<stack>.yaml is never rewritten."""
+        config = self.config_map(layer)
+        if self.target.creates_stacks or not config:
+            yield None
+            return
+        if any(value.secret for value in config.values()):
+            raise UnavailableError(
+                "a secret configuration value cannot be passed without writing the stack's "
+                "settings file"
+            )
+        settings_file = Path(stack.workspace.work_dir) / f"Pulumi.{self.stack}.yaml"
+        document: dict[str, Any] = {}
+        if settings_file.exists():
+            document = yaml.safe_load(settings_file.read_text(encoding="utf-8")) or {}
+        document["config"] = {
+            **(document.get("config") or {}),
+            **{key: value.value for key, value in config.items()},
+        }
+        with tempfile.TemporaryDirectory(prefix="orchestrator-config-") as directory:
+            path = Path(directory) / settings_file.name
+            path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+            yield str(path)
+
+    def _require(self, layer: str, program_dir: Path | None = None) -> auto.Stack:
+        """The layer's stack for an update: created when the target creates stacks."""
+        stack = self._open(layer, create=True, program_dir=program_dir)
+        if stack is None:
+            raise EngineError(layer, "update", self.missing_stack_note(layer))
+        return stack
+
+    def missing_stack_note(self, layer: str) -> str:
+        """Why an update of a stack that does not exist is not attempted on this target."""
+        provider = self.target.secrets_provider()
+        flag = f" --secrets-provider {provider}" if provider else ""
+        return (
+            f"stack {self.fully_qualified_name(layer)} does not exist, and the {self.target.name} "
+            "target does not create stacks (creating one writes its settings file, which is "
+            f"yours to commit): run `pulumi stack init {self.fully_qualified_name(layer)}"
+            f"{flag}` in stacks/{layer}, commit Pulumi.{self.stack}.yaml, and run again"
+        )
+
     def _prepare_program_dir(self, layer: str, program_dir: Path) -> None:
         """Make a rollback worktree's copy of the layer runnable with this stack's settings."""
+        if self.target.workspace_dir(self.manifest.layer(layer)) is not None:
+            # The settings live in the target's private workspace, and the virtualenv is named
+            # by an absolute path there: the worktree needs nothing.
+            return
         # The stack's settings file holds its config and, for passphrase secrets, the salt
         # that decrypts its state: the old revision's copy may be missing or different.
         settings = self.work_dir(layer) / f"Pulumi.{self.stack}.yaml"
@@ -331,15 +418,18 @@ class AutomationEngine:
         with self._cli(layer, "update"):
             if program_dir is not None:
                 self._prepare_program_dir(layer, program_dir)
-            stack = self._open(layer, create=True, program_dir=program_dir)
-            assert stack is not None  # create=True always yields a stack
-            result = stack.up(
-                message=message,
-                on_output=on_output,
-                on_error=on_output,
-                color="never",
-                policy_packs=list(self.policy_packs) or None,
-            )
+            stack = self._require(layer, program_dir)
+            with self._config_file(layer, stack) as config_file:
+                result = stack.up(
+                    message=message,
+                    on_output=on_output,
+                    on_error=on_output,
+                    color="never",
+                    policy_packs=list(self.policy_packs) or None,
+                    config_file=config_file,
+                    # The summary's config is not shown anywhere: leave its secrets encrypted.
+                    show_secrets=False,
+                )
             return UpdateResult(
                 resource_changes=_op_counts(result.summary.resource_changes),
                 outputs={
@@ -349,15 +439,20 @@ class AutomationEngine:
             )
 
     def preview(self, layer: str, *, on_output: OutputSink) -> PreviewResult:
+        """What an update would do. A read-only command: a stack that does not exist is not
+        created (`pulumi preview` needs one), and nothing is written."""
         with self._cli(layer, "preview"):
-            stack = self._open(layer, create=True)
-            assert stack is not None
-            result = stack.preview(
-                on_output=on_output,
-                on_error=on_output,
-                color="never",
-                policy_packs=list(self.policy_packs) or None,
-            )
+            stack = self._open(layer, create=False)
+            if stack is None:
+                return PreviewResult(resource_changes={}, stack_exists=False)
+            with self._config_file(layer, stack) as config_file:
+                result = stack.preview(
+                    on_output=on_output,
+                    on_error=on_output,
+                    color="never",
+                    policy_packs=list(self.policy_packs) or None,
+                    config_file=config_file,
+                )
             return PreviewResult(resource_changes=_op_counts(result.change_summary))
 
     def destroy(self, layer: str, *, message: str, on_output: OutputSink) -> UpdateResult:
@@ -365,9 +460,15 @@ class AutomationEngine:
             stack = self._open(layer, create=False)
             if stack is None:
                 return UpdateResult(resource_changes={}, outputs={})
-            result = stack.destroy(
-                message=message, on_output=on_output, on_error=on_output, color="never"
-            )
+            with self._config_file(layer, stack) as config_file:
+                result = stack.destroy(
+                    message=message,
+                    on_output=on_output,
+                    on_error=on_output,
+                    color="never",
+                    config_file=config_file,
+                    show_secrets=False,
+                )
             return UpdateResult(
                 resource_changes=_op_counts(result.summary.resource_changes), outputs={}
             )

@@ -115,7 +115,7 @@ def _common_options() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--secrets-provider",
-        help="secrets provider for new stacks on the aws target, instead of a passphrase",
+        help="the secrets provider your stacks use on the aws target, instead of a passphrase",
     )
     common.add_argument("--region", help="aws:region to set on every stack (aws target)")
     common.add_argument(

@@ -107,9 +107,14 @@ class UpdateResult:
 
 @dataclass(frozen=True)
 class PreviewResult:
-    """What an up would do: resource operation counts (`same` included)."""
+    """What an up would do: resource operation counts (`same` and reads included).
+
+    `stack_exists` is False when the stack was never created: nothing was previewed, since a
+    preview needs a stack and creating one is not read-only; an update would create it.
+    """
 
     resource_changes: Mapping[str, int]
+    stack_exists: bool = True
 
 
 @dataclass(frozen=True)
@@ -160,7 +165,7 @@ class Engine(Protocol):
         ...
 
     def preview(self, layer: str, *, on_output: OutputSink) -> PreviewResult:
-        """What `up` would change."""
+        """What `up` would change; creates and writes nothing (an absent stack stays absent)."""
         ...
 
     def destroy(self, layer: str, *, message: str, on_output: OutputSink) -> UpdateResult:

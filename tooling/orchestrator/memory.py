@@ -1,10 +1,11 @@
 """An `Engine` that keeps every stack in memory: what the orchestrator's tests run against.
 
 It behaves like the CLI where the orchestrator can tell the difference: stacks exist only
-after a preview or an update, an update records a history entry with its message, outputs
-follow what the layer's "program" exports, every update and preview of a consumer counts one
-`read` per upstream stack it references (as the engine's change summary does), and each update
-records the upstream outputs it read (as a StackReference's state would). It records every call and can be told to fail a
+after an update (a preview of an absent stack creates nothing), an update records a history
+entry with its message, outputs follow what the layer's "program" exports, every update and
+preview of a consumer counts one `read` per upstream stack it references (as the engine's
+change summary does), and each update records the upstream outputs it read (as a
+StackReference's state would). It records every call and can be told to fail a
 layer's operation, permanently or transiently, and to export a different set of outputs.
 """
 
@@ -77,6 +78,10 @@ class InMemoryEngine:
         self.programs[layer] = {
             key: OutputValue(value, key in secret) for key, value in outputs.items()
         }
+
+    def init_stack(self, layer: str) -> None:
+        """A stack its owner created by hand (`pulumi stack init`), with nothing deployed."""
+        self.stacks.setdefault(layer, _Stack())
 
     def deploy_directly(self, layer: str, *, commit: str, message: str = "") -> None:
         """An update someone ran with `pulumi up` outside the orchestrator."""
@@ -191,7 +196,10 @@ class InMemoryEngine:
     def preview(self, layer: str, *, on_output: OutputSink) -> PreviewResult:
         self.calls.append(Call("preview", layer))
         self._maybe_fail(layer, "preview")
-        stack = self.stacks.setdefault(layer, _Stack())  # previewing creates the stack
+        stack = self.stacks.get(layer)
+        if stack is None:
+            # `pulumi preview` needs a stack; a read-only preview does not create one.
+            return PreviewResult(resource_changes={}, stack_exists=False)
         changes = self._changes(layer, stack, self._exported(layer))
         on_output(f"Previewing update ({self.stack})")
         return PreviewResult(resource_changes=changes)

@@ -7,6 +7,15 @@ protects nothing and exists only so the CLI can run unattended against the local
 target. `aws` uses whatever backend the user is logged in to (`pulumi login`) and refuses to
 run without an explicit passphrase or secrets provider and without AWS credentials.
 
+Neither target writes into the work tree, so an update's recorded commit is exactly what ran:
+- the local target runs the CLI in a private workspace per layer under its state directory
+  (`.pulumi-state/workspaces/<layer>`: a Pulumi.yaml whose `main` is the layer's program, and
+  the stack settings files it creates), so `--stack X` leaves no stacks/*/Pulumi.X.yaml;
+- the aws target runs the CLI in stacks/<layer>, where the stacks' committed settings files
+  are the configuration; it never creates a stack there (creating one writes its settings file,
+  which is the owner's to create and commit) and passes `--region` to each operation in a
+  temporary copy of those settings (`--config-file`) instead of rewriting them.
+
 `Target.stack_config` is the extension point for per-target stack configuration: the local
 target points the AWS provider at the embedded emulator (`nox -s local -- --emulator-only`,
 or any emulator named by AWS_ENDPOINT_URL, such as LocalStack) and refuses to run when nothing
@@ -116,6 +125,8 @@ class Target:
     needs_confirmation = True
     # Whether the account behind the target has quotas worth checking before a deploy.
     has_account_limits = True
+    # Whether the orchestrator may create a stack that does not exist yet (see the module).
+    creates_stacks = False
 
     def backend_url(self) -> str | None:
         """The backend every CLI call uses; None means the user's current login."""
@@ -134,13 +145,16 @@ class Target:
         return env
 
     def stack_config(self, layer: Layer) -> dict[str, ConfigEntry]:
-        """Configuration set on the layer's stack before each operation (extension point)."""
-        config: dict[str, ConfigEntry] = {}
-        # Layers that read upstream stacks declare `org`; set it whenever it is not the
-        # declared default, so references resolve on Pulumi Cloud too.
-        if layer.consumes and self.org != FILE_BACKEND_ORG:
-            config[f"{layer.project}:org"] = ConfigEntry(self.org)
-        return config
+        """Configuration the target gives the layer's stack (extension point).
+
+        Layers read their upstream stacks in their own stack's organization, which the engine
+        tells every program (pulumi.get_organization()), so the organization needs no config.
+        """
+        return {}
+
+    def workspace_dir(self, layer: Layer) -> Path | None:
+        """Where the CLI runs for the layer, when not in stacks/<layer> (None: there)."""
+        return None
 
     def check(self, environ: Mapping[str, str]) -> None:
         """Raise UnavailableError (one paragraph) when this target cannot be used from `environ`."""
@@ -163,6 +177,8 @@ class LocalTarget(Target):
     needs_confirmation = False
     # An emulator has no concurrency quota (moto does not even serve Lambda's GetAccountSettings).
     has_account_limits = False
+    # Its stacks are throwaway, and their settings live in its private workspaces.
+    creates_stacks = True
 
     emulator_url: str = DEFAULT_EMULATOR_URL
     emulator_probe: Callable[[str], bool] = field(
@@ -212,6 +228,11 @@ class LocalTarget(Target):
         for key, value in EMULATOR_STACK_SETTINGS.get(layer.name, {}).items():
             config[f"{layer.project}:{key}"] = ConfigEntry(value)
         return config
+
+    def workspace_dir(self, layer: Layer) -> Path:
+        # Under the git-ignored state directory: stack settings files made here never show in
+        # `git status`, whatever the stack is called.
+        return self.state_dir / "workspaces" / layer.name
 
     def check(self, environ: Mapping[str, str]) -> None:
         if not self.emulator_probe(self.emulator_url):
