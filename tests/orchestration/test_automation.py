@@ -151,6 +151,49 @@ def test_aws_target_uses_the_login_backend_its_org_and_secrets_provider(
     assert storage == {"aws:region": "eu-west-1"}
 
 
+def test_on_pulumi_cloud_the_organization_is_the_backends_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = cloud_login(monkeypatch, ["acme", "ada"], "acme")
+    engine = aws_engine(tmp_path)
+    assert engine.fully_qualified_name("api") == "acme/serverless-api/prod"
+    assert engine.fully_qualified_name("storage") == "acme/serverless-storage/prod"
+    assert calls == ["whoami", "org get-default"], "asked once, then remembered"
+
+
+def test_on_pulumi_cloud_without_org_or_default_it_stops_with_one_paragraph(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cloud_login(monkeypatch, ["acme", "ada"], "No Default Org Specified")
+    with pytest.raises(UnavailableError) as raised:
+        aws_engine(tmp_path).fully_qualified_name("security")
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "--org" in message and "PULUMI_ORG" in message
+    assert "acme, ada" in message
+    assert "organization/" not in message
+
+
+def test_an_org_the_login_does_not_belong_to_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cloud_login(monkeypatch, ["acme"], "acme")
+    with pytest.raises(UnavailableError, match="not one of the organizations"):
+        aws_engine(tmp_path, org="globex").fully_qualified_name("security")
+
+
+def test_the_file_backend_org_is_used_only_on_a_diy_backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def diy_login(self: auto.LocalWorkspace) -> auto.WhoAmIResult:
+        return auto.WhoAmIResult(user="ada", url="s3://state-bucket", organizations=None)
+
+    monkeypatch.setattr(auto.LocalWorkspace, "who_am_i", diy_login)
+    assert aws_engine(tmp_path).fully_qualified_name("api") == "organization/serverless-api/prod"
+    with pytest.raises(UnavailableError, match="file or object-store backend"):
+        aws_engine(tmp_path, org="acme").fully_qualified_name("api")
+
+
 def test_a_missing_cli_binary_is_one_paragraph_not_a_traceback(tmp_path: Path) -> None:
     # The real automation API, driving a CLI path that does not exist: the builtin
     # FileNotFoundError that LocalWorkspace raises must become the install message.

@@ -31,7 +31,7 @@ from pulumi.automation.errors import InvalidVersionError
 from semver import VersionInfo
 
 from shared.manifest import MANIFEST, PROJECT_PREFIX, Manifest
-from shared.references import stack_name
+from shared.references import FILE_BACKEND_ORG, stack_name
 from tooling.orchestrator.engine import (
     ConsumedValue,
     EngineError,
@@ -194,13 +194,32 @@ class AutomationEngine:
         self._command_factory = command_factory or (
             lambda: resolve_pulumi_command(target.repo_root)
         )
+        self._organization: str | None = None
 
     def work_dir(self, layer: str) -> Path:
         """The layer's Pulumi project directory."""
         return self.target.repo_root / "stacks" / self.manifest.layer(layer).name
 
+    def organization(self) -> str:
+        """The organization of every stack: asked of the backend once (see `organization_of`)."""
+        if self._organization is None:
+            self._organization = organization_of(
+                self.target, self._workspace_for_backend, self._command_available
+            )
+        return self._organization
+
+    def _command_available(self) -> None:
+        self.command()
+
+    def _workspace_for_backend(self) -> auto.LocalWorkspace:
+        """A workspace only for backend-wide questions (who am I, the default organization)."""
+        layer = self.manifest.order[0]
+        work_dir, options = self._workspace(layer, None)
+        options.work_dir = str(work_dir)
+        return auto.LocalWorkspace(**options.__dict__)
+
     def fully_qualified_name(self, layer: str) -> str:
-        return stack_name(self.target.org, self.manifest.layer(layer), self.stack)
+        return stack_name(self.organization(), self.manifest.layer(layer), self.stack)
 
     def preflight(self) -> None:
         """Fail now, with one paragraph, when the CLI or the programs' environment is missing."""
@@ -513,6 +532,72 @@ class AutomationEngine:
                 return {}
             deployment = stack.export_stack().deployment or {}
         return consumed_from_state(deployment)
+
+
+# DIY backends (file, S3, Azure Blob, GCS, Postgres) name every stack `organization/...`
+# (pkg/backend/diy/store.go); anything else is Pulumi Cloud or a self-hosted service.
+DIY_SCHEMES = ("file://", "s3://", "azblob://", "gs://", "postgres://")
+# What `pulumi org get-default` prints when no default organization is set (org/org.go).
+NO_DEFAULT_ORG = "No Default Org Specified"
+
+
+def organization_of(
+    target: Target,
+    workspace: Callable[[], auto.LocalWorkspace],
+    command: Callable[[], None],
+) -> str:
+    """The organization of the stacks: `organization` on a DIY backend; on Pulumi Cloud the
+    one the user named (--org, PULUMI_ORG) or the backend's default organization. Raises
+    UnavailableError (one paragraph) when it cannot tell, or when the two disagree."""
+    url = target.backend_url()
+    if url is None:
+        command()
+        with _backend_question():
+            identity = workspace().who_am_i()
+        url = identity.url or ""
+        organizations = list(identity.organizations or [])
+    else:
+        organizations = []
+    if url.startswith(DIY_SCHEMES):
+        if target.org not in (None, FILE_BACKEND_ORG):
+            raise UnavailableError(
+                f"--org {target.org} (or PULUMI_ORG) names a Pulumi Cloud organization, but the "
+                f"backend you are logged in to ({url}) is a file or object-store backend, where "
+                f"every stack is {FILE_BACKEND_ORG}/<project>/<stack>: unset it, or log in to "
+                "Pulumi Cloud (`pulumi login`) to deploy to that organization."
+            )
+        return FILE_BACKEND_ORG
+    if target.org is not None:
+        if organizations and target.org not in organizations:
+            raise UnavailableError(
+                f"--org {target.org} (or PULUMI_ORG) is not one of the organizations your Pulumi "
+                f"Cloud login ({url}) belongs to ({', '.join(organizations)}): name one of them, "
+                "or log in as a member of that organization."
+            )
+        return target.org
+    with _backend_question():
+        default = workspace().org_get_default().strip()
+    if default and default != NO_DEFAULT_ORG:
+        return default
+    known = f" (you belong to: {', '.join(organizations)})" if organizations else ""
+    raise UnavailableError(
+        f"The stacks live on Pulumi Cloud ({url}), where each is named <org>/<project>/<stack>, "
+        f"and no organization was given nor set as your default{known}: pass --org <name> (or "
+        "set PULUMI_ORG), or set a default once with `pulumi org set-default <name>`, and run "
+        "the session again."
+    )
+
+
+@contextmanager
+def _backend_question() -> Iterator[None]:
+    try:
+        yield
+    except auto.CommandError as error:
+        raise UnavailableError(
+            "Asking the Pulumi backend who you are and which organization to use failed "
+            f"({summarize_error(str(error))}); log in with `pulumi login` (or set "
+            "PULUMI_ACCESS_TOKEN / PULUMI_BACKEND_URL) and run the session again."
+        ) from None
 
 
 def consumed_from_state(deployment: Mapping[str, Any]) -> dict[str, dict[str, ConsumedValue]]:

@@ -21,6 +21,9 @@ target points the AWS provider at the embedded emulator (`nox -s local -- --emul
 or any emulator named by AWS_ENDPOINT_URL, such as LocalStack) and refuses to run when nothing
 answers there, so the local target can never reach a real AWS account; it also sets what a
 throwaway stack needs to be destroyed (EMULATOR_STACK_SETTINGS).
+
+Stacks are named `<org>/<project>/<stack>`; the organization comes from the backend (the
+engine asks it, see automation.py), or from `--org` / PULUMI_ORG on Pulumi Cloud.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 from shared.manifest import Layer
-from shared.references import FILE_BACKEND_ORG
 from tooling.local.emulator import (
     DEFAULT_EMULATOR_URL,
     EMULATED_SERVICES,
@@ -118,7 +120,9 @@ class Target:
     """Base of the deployment targets; subclasses say where state and secrets live."""
 
     repo_root: Path
-    org: str = FILE_BACKEND_ORG
+    # The organization of the stacks when the user named one (--org, PULUMI_ORG); None asks
+    # the backend (file and S3 backends always say `organization`).
+    org: str | None = None
 
     name = "target"
     # Destructive commands need --yes when this is True.
@@ -315,13 +319,13 @@ def make_target(
     region: str | None = None,
     emulator_url: str | None = None,
 ) -> Target:
-    """The target called `name`; `org` defaults to $PULUMI_ORG on aws, else the file org."""
+    """The target called `name`; `org` defaults to $PULUMI_ORG on aws, else the backend's."""
     if name == "local":
         return LocalTarget(repo_root=repo_root, emulator_url=emulator_url or DEFAULT_EMULATOR_URL)
     if name == "aws":
         return AwsTarget(
             repo_root=repo_root,
-            org=org or os.environ.get("PULUMI_ORG") or FILE_BACKEND_ORG,
+            org=org or os.environ.get("PULUMI_ORG") or None,
             secrets_provider_url=secrets_provider,
             region=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
         )
