@@ -1,11 +1,14 @@
-"""The real engine: one `pulumi.automation` LocalWorkspace per `stacks/<layer>` directory.
+"""The real engine: one `pulumi.automation` LocalWorkspace per layer.
 
-Every stack has the same short name (`--stack`) and is addressed fully qualified as
-`<org>/serverless-<layer>/<stack>` (shared/references.py), the name the layers' own
-StackReferences use. The Pulumi CLI is pinned to the version of the `pulumi` SDK installed
-here: a CLI on PATH is used when it is at least that version, otherwise that exact version is
-installed into `.pulumi-cli/` (git-ignored) with `PulumiCommand.install`. When neither works
-the run stops with one paragraph saying how to install it; it never shows a traceback.
+The workspace is `stacks/<layer>`, or the target's private workspace for the layer (the local
+target's, under its state directory), so no operation writes into the work tree; a preview
+creates nothing. Every stack has the same short name (`--stack`) and is addressed fully
+qualified as `<org>/serverless-<layer>/<stack>` (shared/references.py), the name the layers'
+own StackReferences use; the organization is the backend's (`organization_of`). The Pulumi
+CLI is pinned to the version of the `pulumi` SDK installed here: a CLI on PATH is used when
+it is at least that version, otherwise that exact version is installed into `.pulumi-cli/`
+(git-ignored) with `PulumiCommand.install`. When neither works, or the CLI on PATH is
+broken, the run stops with one paragraph saying what to do; it never shows a traceback.
 
 The git commit of each update is written into the update's message (`commit=<sha>`), which
 every backend keeps in the stack's history; for updates someone ran by hand, the CLI's own
