@@ -269,8 +269,8 @@ class AutomationEngine:
         A target with a private workspace gets a Pulumi.yaml there, written through the
         Automation API (LocalWorkspaceOptions.project_settings): the layer's own project file
         with `main` pointing at the program (project file reference: `main` is relative to
-        Pulumi.yaml) and the shared virtualenv made absolute, so nothing is written in
-        stacks/<layer>.
+        Pulumi.yaml, and may lead to a parent directory since pulumi/pulumi#6734) and the
+        shared virtualenv made absolute, so nothing is written in stacks/<layer>.
         """
         program = program_dir or self.work_dir(layer)
         options = self.workspace_options(program_dir)
