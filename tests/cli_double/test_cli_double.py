@@ -157,6 +157,10 @@ def test_the_sdk_maps_the_doubles_errors_to_its_own(producer: Project) -> None:
         auto.select_stack(producer.stack("nope"), work_dir=directory, opts=options)
     with pytest.raises(auto.StackAlreadyExistsError):
         auto.create_stack(producer.stack(), work_dir=directory, opts=options)
+    # `stack ls --json` parses as the SDK expects (names, times, counts).
+    (summary,) = auto.LocalWorkspace(work_dir=directory, env_vars=producer.env).list_stacks()
+    assert (summary.name, summary.current, summary.resource_count) == ("dev", True, 4)
+    assert summary.last_update is not None
     # A lock left by another process: the file backend's conflict.
     lock = producer.cli.backend / ".pulumi/locks/organization/producer/dev/other.json"
     lock.write_text(json.dumps({"pid": 1, "username": "ada", "hostname": "ci", "timestamp": ""}))

@@ -66,7 +66,10 @@ class DoubleServer:
     def __init__(self, socket_path: Path) -> None:
         self.socket_path = socket_path
         self._server = _Server(str(socket_path), _Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits for the loop to notice, once per test.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()
