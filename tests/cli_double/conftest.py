@@ -54,6 +54,7 @@ stack = pulumi.get_stack()
 producer = pulumi.StackReference("producer", stack_name=f"organization/producer/{stack}")
 aws.s3.Bucket("copy", bucket=producer.require_output("bucket_name").apply(lambda n: f"{n}-copy"))
 pulumi.export("copied", producer.require_output("bucket_name"))
+pulumi.export("token_seen", producer.get_output("token"))
 '''
 
 

@@ -170,9 +170,15 @@ def test_the_sdk_maps_the_doubles_errors_to_its_own(producer: Project) -> None:
 
 
 def test_secrets_are_encrypted_in_settings_and_state_and_masked_in_output(
-    producer: Project,
+    producer: Project, project: ProjectFactory
 ) -> None:
     deployed(producer, "--secret", "token=s3cr3t-value", "--plaintext", "greeting=hi")
+    # A consumer reads the secret output: its state keeps it encrypted too, in its own
+    # StackReference and in its own outputs.
+    consumer = deployed(project("consumer", CONSUMER))
+    consumer_state = json.dumps(consumer.checkpoint())
+    assert "s3cr3t-value" not in consumer_state
+    assert json.loads(consumer("stack", "output", "--json").stdout)["token_seen"] == "[secret]"
     settings = producer.settings()
     assert "s3cr3t-value" not in settings
     assert "secure: v1:" in settings

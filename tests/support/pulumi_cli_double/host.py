@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.support.pulumi_cli_double.secrets import SECRET_SIG_KEY
+from tests.support.pulumi_cli_double.secrets import SECRET_SIG, SECRET_SIG_KEY
 
 # sdk/go/common/resource/sig/sig.go: how assets and archives are marked in state.
 ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
@@ -136,6 +136,19 @@ def _resource_json(resource: Any) -> dict[str, Any]:
     }
 
 
+def _read_json(read: Any) -> dict[str, Any]:
+    """A StackReference read: the upstream's secret outputs stay secret in this stack's state
+    (the engine marks the names `secretOutputNames` lists)."""
+    entry = _resource_json(read)
+    state = entry["outputs"]
+    secret_names = set(state.get("secretOutputNames") or [])
+    state["outputs"] = {
+        key: {SECRET_SIG_KEY: SECRET_SIG, "value": value} if key in secret_names else value
+        for key, value in (state.get("outputs") or {}).items()
+    }
+    return entry
+
+
 def run(request: Mapping[str, Any]) -> dict[str, Any]:
     """Run the program the request names; the result as the CLI side reads it."""
     import pulumi
@@ -175,7 +188,7 @@ def run(request: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "ok": True,
         "resources": [_resource_json(resource) for resource in run.resources],
-        "reads": [_resource_json(read) for read in run.reads],
+        "reads": [_read_json(read) for read in run.reads],
         "exports": {
             key: {"value": to_json(exported.value), "secret": exported.secret}
             for key, exported in run.exports.items()
