@@ -79,7 +79,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def synth(session: nox.Session) -> None:
-    """Build, then synthesize every layer offline: inventory, verdicts, IAM lint; `-- --diff REF`."""
+    """Build, then synthesize every layer offline: inventory, verdicts, IAM lint (-- --diff REF)."""
     _install(session)
     # The programs deploy built archives (and never build them): build what they read.
     session.run("python", "-m", "tooling", "build")

@@ -79,8 +79,12 @@ class ResourceNames:
         return f"alias/{self.prefix}"
 
     @property
-    def secret(self) -> str:
-        return f"{self.prefix}/app-secret"
+    def secret_name_prefix(self) -> str:
+        """Secrets Manager completes it with a unique suffix (the provider's `name_prefix`):
+        a deleted secret's name stays reserved for its recovery window, so a fixed name would
+        keep a destroyed environment from being deployed again for up to 30 days. Everything
+        that uses the secret takes its ARN or name from the resource."""
+        return f"{self.prefix}/app-secret-"
 
     @property
     def s3_processor_role(self) -> str:

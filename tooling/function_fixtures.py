@@ -160,7 +160,7 @@ def create_idempotency_table(dynamodb: Any) -> str:
 def create_secret(secretsmanager: Any, api_key: str) -> str:
     """The application secret holding `api_key`, as the rotation function stores it; its ARN."""
     created = secretsmanager.create_secret(
-        Name=NAMES.secret, SecretString=json.dumps({"api_key": api_key})
+        Name=f"{NAMES.secret_name_prefix}fixture", SecretString=json.dumps({"api_key": api_key})
     )
     arn: str = created["ARN"]
     return arn

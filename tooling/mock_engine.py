@@ -6,6 +6,10 @@ attributes AWS would compute (ARNs, URLs, IDs), derived deterministically from t
 Stack references are answered from the outputs earlier layers produced in the same run, so
 the five programs can be run in manifest order as one chain.
 
+`run_program` runs any program directory this way (the test suite's Pulumi CLI double uses it
+with full config keys and the stack outputs of its backend); `run_layer` is the same for one
+layer of the manifest.
+
 Every value synthesized here is a placeholder for tests and offline inspection; none of it
 is usable for a real deployment.
 """
@@ -14,8 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import runpy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -31,6 +36,10 @@ SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 (a public protocol
 SIG_KEY = "4dabf18193072939515e22adb298388d"
 
 PLACEHOLDER_LOCATION = AwsLocation(partition="aws", region="us-east-1", account_id="123456789012")
+STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
+# terraform-plugin-sdk's id.PrefixedUniqueId appends 26 characters (a timestamp and a counter)
+# to a `name_prefix`; the mocks append as many, derived from the logical name.
+UNIQUE_SUFFIX_LENGTH = 26
 
 
 def unwrap_secret(value: Any) -> tuple[Any, bool]:
@@ -71,6 +80,18 @@ class MockResource:
 class ExportedValue:
     value: Any
     secret: bool
+
+
+@dataclass
+class ProgramRun:
+    """What one program declared and exported under the mocks."""
+
+    resources: list[MockResource]
+    exports: dict[str, ExportedValue]
+    # The fully qualified names of the stacks the program referenced, in order.
+    stack_references: list[str] = field(default_factory=list)
+    # Each StackReference read (type, logical name, id = the stack's name, inputs, outputs).
+    reads: list[MockResource] = field(default_factory=list)
 
 
 @dataclass
@@ -141,15 +162,16 @@ class SynthesizingMocks(pulumi.runtime.Mocks):
         self.stack_outputs = stack_outputs
         self.resources: list[MockResource] = []
         self.stack_references: list[str] = []
+        self.reads: list[MockResource] = []
 
     # Resources
     def new_resource(
         self, args: pulumi.runtime.MockResourceArgs
     ) -> tuple[str | None, dict[str, Any]]:
-        if args.typ == "pulumi:pulumi:StackReference":
+        if args.typ == STACK_REFERENCE_TYPE:
             return self._stack_reference(args)
         inputs = dict(args.inputs)
-        resource_id, outputs = self._compute(args.typ, args.name, inputs)
+        resource_id, outputs = self.compute(args.typ, args.name, inputs)
         self.resources.append(
             MockResource(
                 type=args.typ,
@@ -168,20 +190,50 @@ class SynthesizingMocks(pulumi.runtime.Mocks):
         self.stack_references.append(name)
         outputs = self.stack_outputs.get(name)
         if outputs is None:
-            raise LookupError(f"stack reference to {name!r}, which has not been run in this chain")
-        return name, {
+            raise LookupError(self.missing_stack_message(name))
+        state = {
             "name": name,
             "outputs": {key: exported.value for key, exported in outputs.items()},
             "secretOutputNames": [key for key, exported in outputs.items() if exported.secret],
         }
+        self.reads.append(
+            MockResource(
+                type=args.typ,
+                name=args.name,
+                id=name,
+                inputs={"name": name},
+                outputs=state,
+                provider=args.provider,
+                custom=True,
+            )
+        )
+        return name, state
 
-    def _compute(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        loc = self.location
-        physical = inputs.get("name") or f"{name}-{_short_hash(typ, name)[:7]}"
+    def missing_stack_message(self, name: str) -> str:
+        """Why a StackReference to `name` cannot be answered."""
+        return f"stack reference to {name!r}, which has not been run in this chain"
+
+    def physical_name(self, typ: str, name: str, inputs: Mapping[str, Any]) -> str:
+        """The name the provider gives the resource: its `name`; else its `namePrefix` with a
+        unique suffix, as the AWS provider completes a prefix; else a generated name."""
+        if inputs.get("name"):
+            return str(inputs["name"])
+        prefix = inputs.get("namePrefix")
+        if prefix:
+            return f"{prefix}{self.unique_suffix(typ, name)}"
+        return f"{name}-{_short_hash(typ, name)[:7]}"
+
+    def unique_suffix(self, typ: str, name: str) -> str:
+        """What completes a `namePrefix`: deterministic here, so runs are reproducible."""
+        return hashlib.sha256(f"unique/{typ}/{name}".encode()).hexdigest()[:UNIQUE_SUFFIX_LENGTH]
+
+    def compute(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The id and the computed attributes of a new resource (what a provider would return)."""
+        physical = self.physical_name(typ, name, inputs)
         compute = _ATTRIBUTES.get(typ)
         if compute is None:
             return f"{name}-id", {}
-        return compute(physical, inputs, loc)
+        return compute(physical, inputs, self.location)
 
     # Invokes
     def call(
@@ -238,7 +290,7 @@ def _kms_alias(
 
 def _secret(physical: str, inputs: dict[str, Any], loc: AwsLocation) -> tuple[str, dict[str, Any]]:
     arn = _arn(loc, "secretsmanager", f"secret:{physical}-{_short_hash(physical)[:6]}")
-    return arn, {"arn": arn}
+    return arn, {"arn": arn, "name": physical}
 
 
 def _iam_role(
@@ -388,6 +440,20 @@ class RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self.registrations: dict[tuple[str, str, str], Registration] = {}
 
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
+        """A read (a StackReference): recorded like a registration, under the stack's name."""
+        # The SDK leaves its mock monitor untyped.
+        response = super().ReadResource(request)  # type: ignore[no-untyped-call]
+        self.registrations[(request.type, request.name, request.id)] = Registration(
+            urn=response.urn,
+            id=request.id,
+            parent=request.parent or None,
+            dependencies=list(request.dependencies),
+            property_dependencies={},
+            retain_on_delete=False,
+        )
+        return response
+
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
         # The SDK leaves its mock monitor untyped.
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
@@ -443,6 +509,59 @@ def _annotate(resources: list[MockResource], monitor: RecordingMonitor) -> None:
             resource.retain_on_delete = registration.retain_on_delete
 
 
+def run_program(
+    program_dir: Path,
+    *,
+    project: str,
+    stack: str,
+    config: Mapping[str, str] | None = None,
+    secret_keys: Sequence[str] = (),
+    stack_outputs: Mapping[str, Mapping[str, ExportedValue]] | None = None,
+    location: AwsLocation = PLACEHOLDER_LOCATION,
+    organization: str = FILE_BACKEND_ORG,
+    mocks: SynthesizingMocks | None = None,
+) -> ProgramRun:
+    """Run `<program_dir>/__main__.py` under mocks and return what it declared and exported.
+
+    `config` holds full keys (`<project>:<key>`, `aws:region`) and string values, as the engine
+    hands them to a program; `secret_keys` names the secret ones. `stack_outputs` answers the
+    program's stack references by fully qualified stack name. `organization` is what the engine
+    tells the program its stack's organization is. Pass `mocks` to see what a program
+    registered even when it fails.
+    """
+    if mocks is None:
+        mocks = SynthesizingMocks(location, stack_outputs or {})
+    elif stack_outputs is not None:
+        mocks.stack_outputs = stack_outputs
+    monitor = RecordingMonitor(mocks)
+    use_mocks(mocks, project=project, stack=stack, monitor=monitor, organization=organization)
+    pulumi.runtime.set_all_config(dict(config or {}), list(secret_keys))
+
+    recorded: dict[str, pulumi.Output[Any]] = {}
+
+    def record_export(name: str, value: Any) -> None:
+        recorded[name] = pulumi.Output.from_input(value)
+
+    original_export = pulumi.export
+    pulumi.export = record_export
+    try:
+        runpy.run_path(str(program_dir / "__main__.py"), run_name="__main__")
+        _drain()
+    finally:
+        pulumi.export = original_export
+
+    exports = {name: _resolve(output) for name, output in recorded.items()}
+    # Resources whose inputs waited on values resolved above register only now.
+    _drain()
+    _annotate([*mocks.resources, *mocks.reads], monitor)
+    return ProgramRun(
+        resources=mocks.resources,
+        exports=exports,
+        stack_references=mocks.stack_references,
+        reads=mocks.reads,
+    )
+
+
 def run_layer(
     layer: Layer,
     *,
@@ -464,40 +583,25 @@ def run_layer(
     stack_outputs = {
         stack_name(org, run.layer, run.stack): run.exports for run in (upstream or {}).values()
     }
-    if mocks is None:
-        mocks = SynthesizingMocks(location, stack_outputs)
-    else:
-        mocks.stack_outputs = stack_outputs
-    monitor = RecordingMonitor(mocks)
-    use_mocks(mocks, project=layer.project, stack=stack, monitor=monitor, organization=org)
     all_config = {f"{layer.project}:{k}": v for k, v in (config or {}).items()}
-    secret_keys = [f"{layer.project}:{k}" for k in (secret_config or {})]
     all_config.update({f"{layer.project}:{k}": v for k, v in (secret_config or {}).items()})
-    pulumi.runtime.set_all_config(all_config, secret_keys)
-
-    recorded: dict[str, pulumi.Output[Any]] = {}
-
-    def record_export(name: str, value: Any) -> None:
-        recorded[name] = pulumi.Output.from_input(value)
-
-    original_export = pulumi.export
-    pulumi.export = record_export
-    try:
-        runpy.run_path(str(layer.directory / "__main__.py"), run_name="__main__")
-        _drain()
-    finally:
-        pulumi.export = original_export
-
-    exports = {name: _resolve(output) for name, output in recorded.items()}
-    # Resources whose inputs waited on values resolved above register only now.
-    _drain()
-    _annotate(mocks.resources, monitor)
+    run = run_program(
+        layer.directory,
+        project=layer.project,
+        stack=stack,
+        config=all_config,
+        secret_keys=[f"{layer.project}:{k}" for k in (secret_config or {})],
+        stack_outputs=stack_outputs,
+        location=location,
+        organization=org,
+        mocks=mocks,
+    )
     return LayerRun(
         layer=layer,
         stack=stack,
-        resources=mocks.resources,
-        exports=exports,
-        stack_references=mocks.stack_references,
+        resources=run.resources,
+        exports=run.exports,
+        stack_references=run.stack_references,
     )
 
 

@@ -52,11 +52,13 @@ class ServerlessFunction(pulumi.ComponentResource):
         super().__init__("serverless:compute:ServerlessFunction", name, None, opts)
         declared, given = set(args.function.environment), set(args.environment)
         if declared != given:
+            missing = sorted(declared - given) or "none"
+            undeclared = sorted(given - declared) or "none"
             raise EnvironmentMismatchError(
                 f"function {args.function.name!r} is given the environment variables "
                 f"{sorted(given)}, but shared/manifest.py declares {sorted(declared)}: set "
                 "exactly the declared ones, or change the declaration (missing: "
-                f"{sorted(declared - given) or 'none'}; undeclared: {sorted(given - declared) or 'none'})"
+                f"{missing}; undeclared: {undeclared})"
             )
         if args.archive.function != args.function.name:
             raise EnvironmentMismatchError(

@@ -48,11 +48,13 @@ key = aws.kms.Key(
 )
 aws.kms.Alias("app-key-alias", name=names.kms_alias, target_key_id=key.key_id)
 
-# The application secret; unless a value is supplied, the rotation function creates it
+# The application secret; unless a value is supplied, the rotation function creates it. Its
+# name is unique per creation (a prefix): a destroyed environment's secret keeps its name
+# reserved for the recovery window, and the environment can be deployed again meanwhile.
 supplied_api_key = config.optional_secret("api_key")
 secret = aws.secretsmanager.Secret(
     "app-secret",
-    name=names.secret,
+    name_prefix=names.secret_name_prefix,
     description="Application secret read by the API handler",
     kms_key_id=key.arn,
     recovery_window_in_days=config.integer("secret_recovery_window_days", minimum=7, maximum=30),

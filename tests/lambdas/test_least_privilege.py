@@ -117,7 +117,9 @@ def account(aws: None, resource_level_iam: None) -> Account:
         )
 
     secrets = boto3.client("secretsmanager")
-    secret_arn = secrets.create_secret(Name=NAMES.secret, SecretString='{"api_key": "k"}')["ARN"]
+    secret_arn = secrets.create_secret(
+        Name=f"{NAMES.secret_name_prefix}test", SecretString='{"api_key": "k"}'
+    )["ARN"]
     other_secret_arn = secrets.create_secret(Name=OTHER_SECRET, SecretString='{"api_key": "o"}')[
         "ARN"
     ]

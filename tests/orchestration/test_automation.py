@@ -1,14 +1,14 @@
-"""The real engine without the Pulumi CLI: how it builds workspaces (work dirs, environment,
-backend URL, config, stack names), how it maps the automation API's results and errors, and
-the one-paragraph message when the CLI is missing."""
+"""The real engine without a Pulumi CLI: how it builds workspaces (work dirs, environment,
+backend URL, config, stack names, the organization), how it finds the CLI, and the
+one-paragraph messages when the CLI is missing or broken. What it does through the CLI is
+tested against the CLI double (test_automation_cli.py)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import urllib.error
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
 
 import pytest
 from pulumi import automation as auto
@@ -21,7 +21,7 @@ from tooling.orchestrator.automation import (
     resolve_pulumi_command,
     sdk_version,
 )
-from tooling.orchestrator.engine import ConsumedValue, EngineError, OutputValue
+from tooling.orchestrator.engine import ConsumedValue
 from tooling.orchestrator.targets import (
     LOCAL_PASSPHRASE,
     AwsTarget,
@@ -86,7 +86,11 @@ def test_local_target_environment_backend_and_passphrase(tmp_path: Path) -> None
         assert config["aws:region"].value == "us-east-1"
         assert config["aws:endpoints[0].s3"].value == "http://127.0.0.1:4566"
         assert config["aws:secretKey"].secret is True
-        assert not any(key.startswith("serverless-") for key in config)
+    # and the storage stack is throwaway: its table and buckets can be destroyed.
+    assert not any(key.startswith("serverless-") for key in engine.config_map("security"))
+    storage = {key: value.value for key, value in engine.config_map("storage").items()}
+    assert storage["serverless-storage:table_deletion_protection"] == "false"
+    assert storage["serverless-storage:force_destroy"] == "true"
 
 
 def test_a_rollback_program_imports_the_shared_package_of_its_worktree(tmp_path: Path) -> None:
@@ -97,7 +101,36 @@ def test_a_rollback_program_imports_the_shared_package_of_its_worktree(tmp_path:
     assert "PYTHONPATH" not in engine.environment()
 
 
-def test_aws_target_uses_the_login_backend_its_org_and_secrets_provider(tmp_path: Path) -> None:
+def cloud_login(
+    monkeypatch: pytest.MonkeyPatch, organizations: list[str], default: str
+) -> list[str]:
+    """Answer `pulumi whoami` and `pulumi org get-default` as Pulumi Cloud would; the calls."""
+    calls: list[str] = []
+
+    def who_am_i(self: auto.LocalWorkspace) -> auto.WhoAmIResult:
+        calls.append("whoami")
+        return auto.WhoAmIResult(
+            user="ada", url="https://api.pulumi.com", organizations=organizations
+        )
+
+    def org_get_default(self: auto.LocalWorkspace) -> str:
+        calls.append("org get-default")
+        return default
+
+    monkeypatch.setattr(auto.LocalWorkspace, "who_am_i", who_am_i)
+    monkeypatch.setattr(auto.LocalWorkspace, "org_get_default", org_get_default)
+    return calls
+
+
+def aws_engine(tmp_path: Path, org: str | None = None) -> AutomationEngine:
+    target = AwsTarget(repo_root=tmp_path, org=org, credentials_probe=lambda _: "test")
+    return AutomationEngine(target, "prod", command=fake_command())
+
+
+def test_aws_target_uses_the_login_backend_its_org_and_secrets_provider(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cloud_login(monkeypatch, ["acme", "ada"], "ada")
     target = AwsTarget(
         repo_root=tmp_path,
         org="acme",
@@ -112,201 +145,61 @@ def test_aws_target_uses_the_login_backend_its_org_and_secrets_provider(tmp_path
     assert "PULUMI_BACKEND_URL" not in env
     assert "PULUMI_CONFIG_PASSPHRASE" not in env
     assert engine.workspace_options().secrets_provider == "awskms://alias/pulumi?region=eu-west-1"
+    # The programs read their upstream stacks in their own stack's organization, which the
+    # engine tells them: no `org` config is set.
     storage = {key: value.value for key, value in engine.config_map("storage").items()}
-    assert storage == {"serverless-storage:org": "acme", "aws:region": "eu-west-1"}
-    # security reads no upstream stack, so it declares no `org` key to set.
-    assert "serverless-security:org" not in engine.config_map("security")
+    assert storage == {"aws:region": "eu-west-1"}
 
 
-@dataclass
-class FakeStack:
-    """Stands in for auto.Stack: records calls, returns real automation result objects."""
-
-    name: str
-    work_dir: str
-    opts: auto.LocalWorkspaceOptions
-    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    raise_on_up: Exception | None = None
-
-    def set_all_config(self, config: dict[str, auto.ConfigValue], *, path: bool = False) -> None:
-        self.calls.append(("set_all_config", {"config": config, "path": path}))
-
-    def up(self, **kwargs: Any) -> auto.UpResult:
-        self.calls.append(("up", kwargs))
-        if self.raise_on_up is not None:
-            raise self.raise_on_up
-        kwargs["on_output"]("Updating (local)")
-        summary = auto.UpdateSummary(
-            kind="update",
-            start_time=datetime(2026, 11, 1),
-            message=kwargs["message"],
-            environment={},
-            config={},
-            result="succeeded",
-            resource_changes={auto.OpType.CREATE: 2, auto.OpType.SAME: 1},
-        )
-        outputs = {
-            "kms_key_arn": auto.OutputValue("arn:aws:kms:key", secret=False),
-            "secret_name": auto.OutputValue("hidden", secret=True),
-        }
-        return auto.UpResult(stdout="", stderr="", summary=summary, outputs=outputs)
-
-    def preview(self, **kwargs: Any) -> auto.PreviewResult:
-        self.calls.append(("preview", kwargs))
-        changes: auto.OpMap = {auto.OpType.SAME: 3, auto.OpType.UPDATE: 1}
-        return auto.PreviewResult(stdout="", stderr="", change_summary=changes)
-
-    def history(self, **kwargs: Any) -> list[auto.UpdateSummary]:
-        def summary(message: str, environment: dict[str, str]) -> auto.UpdateSummary:
-            return auto.UpdateSummary(
-                kind="update",
-                start_time=datetime(2026, 11, 1),
-                message=message,
-                environment=environment,
-                config={},
-                result="succeeded",
-                # `stack history --json` gives plain strings where the type says OpType.
-                resource_changes=cast(auto.OpMap, {"same": 3}),
-                version=2,
-            )
-
-        return [
-            summary(f"deploy x by tooling.orchestrator; commit={'a' * 40}", {}),
-            summary("manual", {"git.head": "b" * 40}),
-        ]
-
-
-@dataclass
-class FakeAutomation:
-    stacks: list[FakeStack] = field(default_factory=list)
-    missing: bool = False
-    raise_on_up: Exception | None = None
-
-    def create_or_select_stack(
-        self, *, stack_name: str, work_dir: str, opts: auto.LocalWorkspaceOptions
-    ) -> FakeStack:
-        stack = FakeStack(stack_name, work_dir, opts, raise_on_up=self.raise_on_up)
-        self.stacks.append(stack)
-        return stack
-
-    def select_stack(
-        self, *, stack_name: str, work_dir: str, opts: auto.LocalWorkspaceOptions
-    ) -> FakeStack:
-        if self.missing:
-            result = auto.CommandResult(stdout="", stderr="error: no stack named 'x' found", code=1)
-            raise auto.StackNotFoundError(result)
-        return self.create_or_select_stack(stack_name=stack_name, work_dir=work_dir, opts=opts)
-
-
-@pytest.fixture
-def fake_auto(monkeypatch: pytest.MonkeyPatch) -> FakeAutomation:
-    fake = FakeAutomation()
-    monkeypatch.setattr(auto, "create_or_select_stack", fake.create_or_select_stack)
-    monkeypatch.setattr(auto, "select_stack", fake.select_stack)
-    return fake
-
-
-def test_up_opens_the_layer_directory_sets_config_and_records_the_message(
-    tmp_path: Path, fake_auto: FakeAutomation
+def test_on_pulumi_cloud_the_organization_is_the_backends_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = AutomationEngine(
-        LocalTarget(repo_root=tmp_path),
-        "local",
-        command=fake_command(),
-        policy_packs=["policies/baseline"],
-    )
-    lines: list[str] = []
-
-    result = engine.up(
-        "security", message="deploy security; commit=abc1234", on_output=lines.append
-    )
-
-    (stack,) = fake_auto.stacks
-    assert stack.name == "organization/serverless-security/local"
-    assert stack.work_dir == str(tmp_path / "stacks" / "security")
-    assert stack.opts.env_vars == engine.environment()
-    (config_call, up_call) = stack.calls
-    assert config_call[1]["path"] is True
-    assert config_call[1]["config"]["aws:region"].value == "us-east-1"
-    kwargs = up_call[1]
-    assert kwargs["message"] == "deploy security; commit=abc1234"
-    assert kwargs["policy_packs"] == ["policies/baseline"]
-    assert kwargs["color"] == "never"
-    assert lines == ["Updating (local)"]
-    assert result.resource_changes == {"create": 2, "same": 1}
-    assert result.outputs == {
-        "kms_key_arn": OutputValue("arn:aws:kms:key", False),
-        "secret_name": OutputValue("hidden", True),
-    }
-    # The file backend's directory exists before the first CLI call.
-    assert (tmp_path / ".pulumi-state").is_dir()
+    calls = cloud_login(monkeypatch, ["acme", "ada"], "acme")
+    engine = aws_engine(tmp_path)
+    assert engine.fully_qualified_name("api") == "acme/serverless-api/prod"
+    assert engine.fully_qualified_name("storage") == "acme/serverless-storage/prod"
+    assert calls == ["whoami", "org get-default"], "asked once, then remembered"
 
 
-def test_preview_maps_the_change_summary(tmp_path: Path, fake_auto: FakeAutomation) -> None:
-    result = local_engine(tmp_path).preview("api", on_output=lambda _: None)
-    assert result.resource_changes == {"same": 3, "update": 1}
-    assert fake_auto.stacks[0].calls[-1][1]["policy_packs"] is None
-
-
-def test_history_reads_the_commit_from_the_message_or_the_cli_git_metadata(
-    tmp_path: Path, fake_auto: FakeAutomation
+def test_on_pulumi_cloud_without_org_or_default_it_stops_with_one_paragraph(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    records = local_engine(tmp_path).history("compute")
-    assert [record.commit for record in records] == ["a" * 40, "b" * 40]
-    assert records[0].succeeded_update
-    assert records[0].resource_changes == {"same": 3}
+    cloud_login(monkeypatch, ["acme", "ada"], "No Default Org Specified")
+    with pytest.raises(UnavailableError) as raised:
+        aws_engine(tmp_path).fully_qualified_name("security")
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "--org" in message and "PULUMI_ORG" in message
+    assert "acme, ada" in message
+    assert "organization/" not in message
 
 
-def test_an_absent_stack_has_no_outputs_history_or_consumed_values(
-    tmp_path: Path, fake_auto: FakeAutomation
+def test_an_org_the_login_does_not_belong_to_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake_auto.missing = True
-    engine = local_engine(tmp_path)
-    assert engine.stack_exists("storage") is False
-    assert engine.outputs("storage") == {}
-    assert engine.history("storage") == []
-    assert engine.consumed_values("storage") == {}
-    assert engine.destroy("storage", message="m", on_output=lambda _: None).resource_changes == {}
+    cloud_login(monkeypatch, ["acme"], "acme")
+    with pytest.raises(UnavailableError, match="not one of the organizations"):
+        aws_engine(tmp_path, org="globex").fully_qualified_name("security")
 
 
-def test_command_errors_become_engine_errors_with_transient_reasons(
-    tmp_path: Path, fake_auto: FakeAutomation
+def test_the_file_backend_org_is_used_only_on_a_diy_backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stderr = "error: 1 error occurred:\n  * creating IAM Role: ThrottlingException: Rate exceeded"
-    fake_auto.raise_on_up = auto.CommandError(auto.CommandResult("", stderr, 255))
+    def diy_login(self: auto.LocalWorkspace) -> auto.WhoAmIResult:
+        return auto.WhoAmIResult(user="ada", url="s3://state-bucket", organizations=None)
 
-    with pytest.raises(EngineError) as raised:
-        local_engine(tmp_path).up("security", message="m", on_output=lambda _: None)
-
-    assert raised.value.layer == "security"
-    assert "ThrottlingException" in raised.value.detail
-    assert raised.value.transient is not None
-
-
-def test_a_locked_stack_is_a_transient_concurrent_update(
-    tmp_path: Path, fake_auto: FakeAutomation
-) -> None:
-    result = auto.CommandResult("", "error: the stack is currently locked by 1 lock(s)", 255)
-    fake_auto.raise_on_up = auto.ConcurrentUpdateError(result)
-
-    with pytest.raises(EngineError) as raised:
-        local_engine(tmp_path).up("storage", message="m", on_output=lambda _: None)
-
-    assert raised.value.transient is not None
-    assert "ConcurrentUpdateError" in raised.value.transient
-
-
-def test_a_permanent_error_is_not_transient(tmp_path: Path, fake_auto: FakeAutomation) -> None:
-    result = auto.CommandResult("", "error: MalformedPolicyDocument: bad principal", 255)
-    fake_auto.raise_on_up = auto.CommandError(result)
-    with pytest.raises(EngineError) as raised:
-        local_engine(tmp_path).up("storage", message="m", on_output=lambda _: None)
-    assert raised.value.transient is None
+    monkeypatch.setattr(auto.LocalWorkspace, "who_am_i", diy_login)
+    assert aws_engine(tmp_path).fully_qualified_name("api") == "organization/serverless-api/prod"
+    with pytest.raises(UnavailableError, match="file or object-store backend"):
+        aws_engine(tmp_path, org="acme").fully_qualified_name("api")
 
 
 def test_a_missing_cli_binary_is_one_paragraph_not_a_traceback(tmp_path: Path) -> None:
     # The real automation API, driving a CLI path that does not exist: the builtin
     # FileNotFoundError that LocalWorkspace raises must become the install message.
+    layer_dir = tmp_path / "stacks" / "security"
+    layer_dir.mkdir(parents=True)
+    (layer_dir / "Pulumi.yaml").write_text("name: serverless-security\nruntime: python\n")
     engine = AutomationEngine(
         LocalTarget(repo_root=tmp_path), "local", command=fake_command(str(tmp_path / "pulumi"))
     )
@@ -382,19 +275,40 @@ def test_preflight_asks_for_the_shared_virtualenv(tmp_path: Path) -> None:
     engine.preflight()
 
 
-def test_a_rollback_worktree_gets_the_stack_settings_and_the_shared_venv(tmp_path: Path) -> None:
+def test_a_rollback_worktree_gets_the_committed_stack_settings_and_the_shared_venv(
+    tmp_path: Path,
+) -> None:
     repo = tmp_path / "repo"
     (repo / "stacks" / "api").mkdir(parents=True)
-    (repo / "stacks" / "api" / "Pulumi.local.yaml").write_text("encryptionsalt: v1:abc\n")
+    (repo / "stacks" / "api" / "Pulumi.prod.yaml").write_text("encryptionsalt: v1:abc\n")
     (repo / ".venv").mkdir()
     program_dir = tmp_path / "tree" / "stacks" / "api"
     program_dir.mkdir(parents=True)
-    engine = AutomationEngine(LocalTarget(repo_root=repo), "local", command=fake_command())
+    target = AwsTarget(repo_root=repo, org="acme", credentials_probe=lambda _: "test")
+    engine = AutomationEngine(target, "prod", command=fake_command())
 
     engine._prepare_program_dir("api", program_dir)
 
-    assert (program_dir / "Pulumi.local.yaml").read_text() == "encryptionsalt: v1:abc\n"
+    assert (program_dir / "Pulumi.prod.yaml").read_text() == "encryptionsalt: v1:abc\n"
     assert (tmp_path / "tree" / ".venv").resolve() == (repo / ".venv").resolve()
+
+
+def test_the_local_target_keeps_its_stack_settings_out_of_the_work_tree(tmp_path: Path) -> None:
+    layer_dir = tmp_path / "stacks" / "api"
+    layer_dir.mkdir(parents=True)
+    (layer_dir / "Pulumi.yaml").write_text(
+        "name: serverless-api\nruntime:\n  name: python\n  options:\n    virtualenv: ../../.venv\n"
+    )
+    engine = local_engine(tmp_path)
+
+    work_dir, options = engine._workspace("api", None)
+
+    assert work_dir == tmp_path / ".pulumi-state" / "workspaces" / "api"
+    settings = options.project_settings
+    assert settings is not None
+    assert (work_dir / str(settings.main)).resolve() == layer_dir.resolve()
+    assert isinstance(settings.runtime, auto.ProjectRuntimeInfo)
+    assert settings.runtime.options == {"virtualenv": str((tmp_path / ".venv").resolve())}
 
 
 def test_consumed_values_come_from_stack_reference_state() -> None:
@@ -436,3 +350,26 @@ def test_consumed_values_come_from_stack_reference_state() -> None:
             "api_key_id": ConsumedValue(None, known=False),
         }
     }
+
+
+def test_a_pulumi_on_path_that_fails_version_is_one_paragraph(tmp_path: Path) -> None:
+    # A real executable on PATH that cannot answer `pulumi version`: PulumiCommand runs it
+    # with check_output, which raises CalledProcessError.
+    broken = tmp_path / "bin" / "pulumi"
+    broken.parent.mkdir()
+    broken.write_text(f"#!{sys.executable}\nimport sys\nsys.exit('panic: broken install')\n")
+    broken.chmod(0o755)
+
+    with pytest.raises(UnavailableError) as raised:
+        resolve_pulumi_command(
+            tmp_path,
+            which=lambda _: str(broken),
+            on_path=lambda version: auto.PulumiCommand(root=str(tmp_path), version=version),
+        )
+
+    message = str(raised.value)
+    assert "\n" not in message
+    assert str(broken) in message
+    assert "`pulumi version` failed" in message
+    assert f"--version {VERSION}" in message
+    assert not isinstance(raised.value.__cause__, subprocess.CalledProcessError)

@@ -236,11 +236,29 @@ def test_missing_cli_stops_with_one_paragraph_and_exit_2(
     assert not (small_repo.root / "build").exists()
 
 
-def test_the_security_baseline_runs_with_every_engine_command(run: Run) -> None:
+def test_the_security_baseline_runs_with_every_engine_command(run: Run, tmp_path: Path) -> None:
+    extra = tmp_path / "packs" / "extra"
+    extra.mkdir(parents=True)
+    (extra / "PulumiPolicy.yaml").write_text("runtime: python\n")
+    (run.root / "team-pack").mkdir()
+    (run.root / "team-pack" / "PulumiPolicy.yaml").write_text("runtime: python\n")
     assert run("deploy-all") == 0
-    assert run("preview-all", "--policy-pack", "/packs/extra") == ExitCode.OK
+    assert run("preview-all", "--policy-pack", str(extra)) == ExitCode.OK
+    # A relative pack is the repository's: the CLI would resolve it from stacks/<layer>.
+    assert run("preview-all", "--policy-pack", "team-pack") == ExitCode.OK
     baseline = str(run.root / "policy")
-    assert run.policy_packs == [[baseline], [baseline, "/packs/extra"]]
+    assert run.policy_packs == [
+        [baseline],
+        [baseline, str(extra)],
+        [baseline, str((run.root / "team-pack").resolve())],
+    ]
+
+
+def test_a_policy_pack_that_is_not_there_stops_the_run(run: Run) -> None:
+    assert run("preview-all", "--policy-pack", "no-such-pack") == ExitCode.UNAVAILABLE
+    # The console wraps long lines: compare the words.
+    assert "holds no PulumiPolicy.yaml" in " ".join(run.stderr.split())
+    assert run.engine.calls == []
 
 
 def test_the_local_target_refuses_when_no_emulator_answers(run: Run) -> None:

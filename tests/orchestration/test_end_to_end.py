@@ -4,6 +4,8 @@
 It needs what this machine cannot have: the Pulumi CLI on PATH and the pulumi-aws resource
 plugin (see the skip reason), plus the shared .venv the layer programs run with. It shows the
 local target's extension point: the emulator's endpoints are per-target stack configuration.
+What it checks of the orchestrator without a provider runs on every CI run through the CLI
+double (test_engine_through_cli.py); this test adds the provider and the emulator.
 """
 
 from __future__ import annotations
@@ -77,17 +79,7 @@ def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture
-def stack_files() -> Iterator[None]:
-    """The engine writes Pulumi.e2e.yaml into each stacks/<layer>; remove them afterwards."""
-    yield
-    for layer in MANIFEST.layers:
-        (layer.directory / f"Pulumi.{STACK}.yaml").unlink(missing_ok=True)
-
-
-def test_deploy_all_then_destroy_all_on_the_emulator(
-    emulator: str, stack_files: None, tmp_path: Path
-) -> None:
+def test_deploy_all_then_destroy_all_on_the_emulator(emulator: str, tmp_path: Path) -> None:
     state = tmp_path / "state"
     state.mkdir()
     target = EmulatorTarget(repo_root=REPO_ROOT, state_root=state, emulator_url=emulator)

@@ -8,18 +8,16 @@ from tooling.orchestrator.orchestrator import ExitCode
 from tooling.orchestrator.report import Status, load_report
 
 
-def test_on_a_fresh_stack_only_the_first_layer_previews_and_the_rest_wait(
-    harness: HarnessFactory,
-) -> None:
+def test_on_a_fresh_stack_nothing_is_created_and_the_rest_wait(harness: HarnessFactory) -> None:
     h = harness()
 
     report = h.orchestrator.preview_all()
 
     assert h.engine.operations("preview") == [("preview", "security")]
-    assert report.result("security").status is Status.CHANGES
-    assert report.result("security").resource_changes == {
-        "create": len(MANIFEST.layer("security").outputs)
-    }
+    # A preview is read-only: the stack that does not exist is reported, not created.
+    assert h.engine.stacks == {}
+    assert report.result("security").status is Status.NOT_DEPLOYED
+    assert "an update would create it" in report.result("security").note
     assert report.result("storage").note == "waiting on security"
     assert report.result("compute").note == "waiting on security, storage"
     assert report.result("observability").status is Status.WAITING

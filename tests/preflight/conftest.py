@@ -38,9 +38,12 @@ class FakeCli:
             {"name": "aws", "kind": "resource", "version": metadata.version("pulumi-aws")}
         ]
     )
+    # Logged in to Pulumi Cloud, a member of the organization the world's target names.
     identity: Identity | CliError = field(
-        default_factory=lambda: Identity("me", "file:///home/me/.pulumi-state")
+        default_factory=lambda: Identity("me", "https://api.pulumi.com", ("me", "acme"))
     )
+    # What `pulumi org get-default` prints (org/org.go's text when none is set).
+    default_organization: str = "No Default Org Specified"
 
     def version(self) -> str | None:
         return self.found_version
@@ -52,6 +55,9 @@ class FakeCli:
         if isinstance(self.identity, CliError):
             raise self.identity
         return self.identity
+
+    def default_org(self) -> str:
+        return self.default_organization
 
 
 @dataclass

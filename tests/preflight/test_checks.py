@@ -65,20 +65,27 @@ def test_not_logged_in_fails_with_pulumi_login(world: World) -> None:
     assert checks.check_backend(world.context()).verdict is Verdict.SKIP
 
 
-def test_pulumi_cloud_needs_an_organization_the_user_belongs_to(world: World) -> None:
-    cloud = Identity("me", "https://api.pulumi.com", ("me", "acme"))
-    assert checks.check_organization(world.context(), cloud).verdict is Verdict.PASS
-    diy = Identity("me", "s3://state-bucket")
-    assert checks.check_organization(world.context(), diy).verdict is Verdict.PASS
-    world.target = LocalTarget(repo_root=REPO_ROOT)  # org: the file backend's
-    missing = checks.check_organization(world.context(), cloud)
-    assert missing.verdict is Verdict.FAIL and "yours: me, acme" in missing.detail
-    assert "--org" in missing.fix
+def test_the_organization_is_decided_as_the_orchestrator_decides_it(world: World) -> None:
     from tooling.orchestrator.targets import AwsTarget
 
+    cloud = Identity("me", "https://api.pulumi.com", ("me", "acme"))
+    named = checks.check_organization(world.context(), cloud)  # the world's target: --org acme
+    assert named.verdict is Verdict.PASS and "acme/<project>/<stack>" in named.detail
+    diy = Identity("me", "s3://state-bucket")
+    world.target = AwsTarget(repo_root=REPO_ROOT, region=REGION)  # no --org
+    assert "organization/<project>" in checks.check_organization(world.context(), diy).detail
+    # Pulumi Cloud without --org: the login's default organization, else one paragraph.
+    world.cli.default_organization = "acme"
+    assert checks.check_organization(world.context(), cloud).verdict is Verdict.PASS
+    world.cli.default_organization = "No Default Org Specified"
+    missing = checks.check_organization(world.context(), cloud)
+    assert missing.verdict is Verdict.FAIL and "(you belong to: me, acme)" in missing.detail
+    assert "pulumi org set-default" in missing.fix
     world.target = AwsTarget(repo_root=REPO_ROOT, region=REGION, org="other")
     stranger = checks.check_organization(world.context(), cloud)
-    assert stranger.verdict is Verdict.FAIL and "not a member of 'other'" in stranger.detail
+    assert stranger.verdict is Verdict.FAIL and "--org other" in stranger.detail
+    wrong_backend = checks.check_organization(world.context(), diy)
+    assert wrong_backend.verdict is Verdict.FAIL and "file or object-store" in wrong_backend.detail
 
 
 # The function archives
@@ -102,6 +109,22 @@ def test_archives_built_from_the_tree_pass_and_stale_ones_fail(
         checks.check_function_archives(world.context())
     assert "was not built from the current" in failed.value.detail
     assert failed.value.fix == "run `nox -s build`"
+
+
+# The stacks' settings
+
+
+def test_the_aws_target_needs_each_stack_created_beforehand(world: World) -> None:
+    # The example stack `dev` has its committed Pulumi.dev.yaml in every layer.
+    assert checks.check_stack_settings(world.context("dev")).verdict is Verdict.PASS
+    with pytest.raises(CheckFailedError) as failed:
+        checks.check_stack_settings(world.context("staging"))
+    assert "no Pulumi.staging.yaml in stacks/{security,storage,compute,api,observability}" in (
+        failed.value.detail
+    )
+    assert "pulumi stack init staging" in failed.value.fix
+    world.target = LocalTarget(repo_root=REPO_ROOT)
+    assert checks.check_stack_settings(world.context("staging")).verdict is Verdict.SKIP
 
 
 # Credentials, account and region
@@ -272,31 +295,6 @@ def test_a_bucket_name_taken_in_another_account_fails(world: World) -> None:
     assert "another stack name" in failed.fix
 
 
-# The secret's name
-
-
-def test_a_secret_name_reserved_by_a_pending_deletion_fails_with_both_ways_out(
-    world: World,
-) -> None:
-    assert checks.check_secret_name(_located(world)).verdict is Verdict.PASS
-    secrets = boto3.client("secretsmanager", region_name=REGION)
-    secrets.create_secret(Name=NAMES.secret, Tags=_tags("security"))
-    assert "already" in checks.check_secret_name(_located(world)).detail
-    secrets.delete_secret(SecretId=NAMES.secret, RecoveryWindowInDays=7)
-    with pytest.raises(CheckFailedError) as failed:
-        checks.check_secret_name(_located(world))
-    assert "scheduled for deletion" in failed.value.detail
-    assert "restore-secret" in failed.value.fix and "--force-delete-without-recovery" in (
-        failed.value.fix
-    )
-
-
-def test_someone_elses_secret_of_that_name_fails(world: World) -> None:
-    boto3.client("secretsmanager", region_name=REGION).create_secret(Name=NAMES.secret)
-    with pytest.raises(CheckFailedError, match="not this environment's"):
-        checks.check_secret_name(_located(world))
-
-
 # Alarm e-mail addresses
 
 
@@ -333,6 +331,7 @@ def test_a_fresh_account_passes_and_the_report_is_saved(world: World, tmp_path: 
     assert [c.name for c in checklist.checks] == [
         "Pulumi CLI",
         "function archives",
+        "stack settings",
         "pulumi-aws plugin",
         "Pulumi backend",
         "Pulumi organization",
@@ -340,7 +339,6 @@ def test_a_fresh_account_passes_and_the_report_is_saved(world: World, tmp_path: 
         "Lambda concurrency",
         "API Gateway logging role",
         "bucket names",
-        "secret name",
         "alarm e-mail addresses",
     ]
     path = checklist.save(tmp_path / "preflight-report.json")

@@ -33,6 +33,9 @@ def _orchestrator(world: World, small_repo: SmallRepo) -> tuple[Orchestrator, In
 
     console = make_console()
     engine = InMemoryEngine()
+    # The aws target deploys only to stacks their owners created (`pulumi stack init`).
+    for layer in MANIFEST.order:
+        engine.init_stack(layer)
     preflight = run_preflight_for(
         world.target, "dev", console, small_repo.root, context_factory=context
     )

@@ -32,7 +32,7 @@ def test_without_the_cli_the_tool_checks_fail_and_the_account_checks_pass(
     assert verdicts["Pulumi backend"] == "skip"
     assert verdicts["AWS account and region"] == "pass"
     assert verdicts["Lambda concurrency"] == "skip"
-    for name in ("API Gateway logging role", "bucket names", "secret name"):
+    for name in ("API Gateway logging role", "bucket names", "function archives"):
         assert verdicts[name] == "pass", (name, text)
     assert "curl -fsSL https://get.pulumi.com" in " ".join(text.split())
 

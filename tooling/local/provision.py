@@ -28,8 +28,8 @@ from typing import Any
 import boto3
 
 from shared.naming import AwsLocation, ResourceNames
-from tooling.local.emulator import EMULATOR_ACCOUNT_ID, EMULATOR_CREDENTIALS, EMULATOR_REGION
 from tooling.build import ensure_built
+from tooling.local.emulator import EMULATOR_ACCOUNT_ID, EMULATOR_CREDENTIALS, EMULATOR_REGION
 from tooling.mock_engine import LayerRun, run_all_layers
 
 # The resource types created here, by their Pulumi type tokens.
@@ -124,7 +124,8 @@ def provision(endpoint_url: str, runs: dict[str, LayerRun] | None = None) -> Loc
     # first value comes from the rotation function (tooling.local.secret_rotation)
     secret_inputs = security.one(SECRET, name=exported["security"]["secret_name"]).inputs
     secret_arn: str = client("secretsmanager", endpoint_url).create_secret(
-        Name=secret_inputs["name"],
+        # The name the provider completed the layer's `name_prefix` with.
+        Name=security.exports["secret_name"].value,
         Description=secret_inputs["description"],
         KmsKeyId=key_arn,
     )["ARN"]

@@ -1,11 +1,14 @@
-"""The real engine: one `pulumi.automation` LocalWorkspace per `stacks/<layer>` directory.
+"""The real engine: one `pulumi.automation` LocalWorkspace per layer.
 
-Every stack has the same short name (`--stack`) and is addressed fully qualified as
-`<org>/serverless-<layer>/<stack>` (shared/references.py), the name the layers' own
-StackReferences use. The Pulumi CLI is pinned to the version of the `pulumi` SDK installed
-here: a CLI on PATH is used when it is at least that version, otherwise that exact version is
-installed into `.pulumi-cli/` (git-ignored) with `PulumiCommand.install`. When neither works
-the run stops with one paragraph saying how to install it; it never shows a traceback.
+The workspace is `stacks/<layer>`, or the target's private workspace for the layer (the local
+target's, under its state directory), so no operation writes into the work tree; a preview
+creates nothing. Every stack has the same short name (`--stack`) and is addressed fully
+qualified as `<org>/serverless-<layer>/<stack>` (shared/references.py), the name the layers'
+own StackReferences use; the organization is the backend's (`organization_of`). The Pulumi
+CLI is pinned to the version of the `pulumi` SDK installed here: a CLI on PATH is used when
+it is at least that version, otherwise that exact version is installed into `.pulumi-cli/`
+(git-ignored) with `PulumiCommand.install`. When neither works, or the CLI on PATH is
+broken, the run stops with one paragraph saying what to do; it never shows a traceback.
 
 The git commit of each update is written into the update's message (`commit=<sha>`), which
 every backend keeps in the stack's history; for updates someone ran by hand, the CLI's own
@@ -18,18 +21,20 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import yaml
 from pulumi import automation as auto
 from pulumi.automation.errors import InvalidVersionError
 from semver import VersionInfo
 
 from shared.manifest import MANIFEST, PROJECT_PREFIX, Manifest
-from shared.references import stack_name
+from shared.references import FILE_BACKEND_ORG, stack_name
 from tooling.orchestrator.engine import (
     ConsumedValue,
     EngineError,
@@ -44,6 +49,8 @@ from tooling.orchestrator.engine import (
 from tooling.orchestrator.targets import Target, UnavailableError
 
 CLI_CACHE_DIRNAME = ".pulumi-cli"
+# Entries read per `pulumi stack history` call; pages are read until one comes back short.
+HISTORY_PAGE_SIZE = 100
 INSTALL_DOCS_URL = "https://www.pulumi.com/docs/install/"
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
 # How Pulumi marks a secret in exported state (a documented wire constant, not a secret).
@@ -89,12 +96,17 @@ def resolve_pulumi_command(
         lambda root, pinned: auto.PulumiCommand.install(root=root, version=pinned)
     )
     # Looked up at call time, so a test can substitute PATH lookups.
-    if (which or shutil.which)("pulumi"):
+    found = (which or shutil.which)("pulumi")
+    if found:
         try:
             return use_path(version)
         except InvalidVersionError:
             # An older CLI on PATH: fall through and install the pinned one into the cache.
             pass
+        except (OSError, subprocess.SubprocessError) as error:
+            # PulumiCommand runs `pulumi version` with check_output: a CLI that cannot answer
+            # it (a broken install, a wrapper failing) raises CalledProcessError here.
+            raise UnavailableError(broken_cli_message(version_text, found, error)) from None
     try:
         return do_install(str(cache_root), version)
     except (OSError, subprocess.SubprocessError, InvalidVersionError) as error:
@@ -104,6 +116,26 @@ def resolve_pulumi_command(
             "this machine is offline"
         )
         raise UnavailableError(missing_cli_message(version_text, cache_root, reason)) from None
+
+
+def broken_cli_message(version: str, path: str, error: Exception) -> str:
+    """One paragraph: the `pulumi` on PATH does not work, and what to do."""
+    stderr = getattr(error, "stderr", None)
+    if isinstance(stderr, bytes):
+        stderr = stderr.decode("utf-8", "replace")
+    detail = _first_line(str(stderr or error))
+    if isinstance(error, subprocess.CalledProcessError):
+        status = f"exit status {error.returncode}"
+    else:
+        status = type(error).__name__
+    return (
+        f"The `pulumi` found on PATH ({path}) does not work: `pulumi version` failed ({status}: "
+        f"{detail}). The orchestrator needs the Pulumi CLI {version} (the version of the pulumi "
+        "SDK this repository pins): repair or remove that installation, or put a working one "
+        f"first on PATH (`curl -fsSL https://get.pulumi.com | sh -s -- --version {version}`; "
+        f"other methods: {INSTALL_DOCS_URL}), check that `pulumi version` prints v{version}, "
+        "and run the session again."
+    )
 
 
 def _first_line(text: str) -> str:
@@ -139,7 +171,7 @@ def _decode_state_value(value: object) -> ConsumedValue:
 
 
 class AutomationEngine:
-    """`Engine` over the Pulumi CLI, one LocalWorkspace per layer directory."""
+    """`Engine` over the Pulumi CLI, one LocalWorkspace per layer."""
 
     def __init__(
         self,
@@ -154,19 +186,43 @@ class AutomationEngine:
         self.target = target
         self.stack = stack
         self.manifest = manifest
-        # Policy packs (paths) run with every preview and update.
-        self.policy_packs = tuple(policy_packs)
+        # Policy packs run with every preview and update. The CLI runs in the layer's
+        # workspace, where it would resolve a relative path (engine.MakeLocalPolicyPacks uses
+        # filepath.Abs), so a repository-relative path is made absolute here.
+        self.policy_packs = tuple(
+            str(path if Path(path).is_absolute() else (target.repo_root / path).resolve())
+            for path in policy_packs
+        )
         self._command = command
         self._command_factory = command_factory or (
             lambda: resolve_pulumi_command(target.repo_root)
         )
+        self._organization: str | None = None
 
     def work_dir(self, layer: str) -> Path:
         """The layer's Pulumi project directory."""
         return self.target.repo_root / "stacks" / self.manifest.layer(layer).name
 
+    def organization(self) -> str:
+        """The organization of every stack: asked of the backend once (see `organization_of`)."""
+        if self._organization is None:
+            self._organization = organization_of(
+                self.target, self._workspace_for_backend, self._command_available
+            )
+        return self._organization
+
+    def _command_available(self) -> None:
+        self.command()
+
+    def _workspace_for_backend(self) -> auto.LocalWorkspace:
+        """A workspace only for backend-wide questions (who am I, the default organization)."""
+        layer = self.manifest.order[0]
+        work_dir, options = self._workspace(layer, None)
+        options.work_dir = str(work_dir)
+        return auto.LocalWorkspace(**options.__dict__)
+
     def fully_qualified_name(self, layer: str) -> str:
-        return stack_name(self.target.org, self.manifest.layer(layer), self.stack)
+        return stack_name(self.organization(), self.manifest.layer(layer), self.stack)
 
     def preflight(self) -> None:
         """Fail now, with one paragraph, when the CLI or the programs' environment is missing."""
@@ -205,6 +261,36 @@ class AutomationEngine:
             pulumi_command=self.command(),
         )
 
+    def _workspace(
+        self, layer: str, program_dir: Path | None
+    ) -> tuple[Path, auto.LocalWorkspaceOptions]:
+        """Where the CLI runs for the layer, and the workspace's options.
+
+        A target with a private workspace gets a Pulumi.yaml there, written through the
+        Automation API (LocalWorkspaceOptions.project_settings): the layer's own project file
+        with `main` pointing at the program (project file reference: `main` is relative to
+        Pulumi.yaml, and may lead to a parent directory since pulumi/pulumi#6734) and the
+        shared virtualenv made absolute, so nothing is written in stacks/<layer>.
+        """
+        program = program_dir or self.work_dir(layer)
+        options = self.workspace_options(program_dir)
+        private = self.target.workspace_dir(self.manifest.layer(layer))
+        if private is None:
+            return program, options
+        private.mkdir(parents=True, exist_ok=True)
+        document = yaml.safe_load((program / "Pulumi.yaml").read_text(encoding="utf-8"))
+        runtime = document.get("runtime")
+        if isinstance(runtime, dict):
+            runtime_options = dict(runtime.get("options") or {})
+            virtualenv = runtime_options.get("virtualenv")
+            if virtualenv:
+                # Resolved from the checkout's own layer directory, where the path is written.
+                runtime_options["virtualenv"] = str((self.work_dir(layer) / virtualenv).resolve())
+            document["runtime"] = {**runtime, "options": runtime_options}
+        document["main"] = os.path.relpath(program, private)
+        options.project_settings = auto.ProjectSettings.from_dict(document)
+        return private, options
+
     def config_map(self, layer: str) -> dict[str, auto.ConfigValue]:
         entries = self.target.stack_config(self.manifest.layer(layer))
         return {
@@ -217,8 +303,11 @@ class AutomationEngine:
         """Translate the automation API's failures into the orchestrator's."""
         try:
             yield
-        except FileNotFoundError:
-            # LocalWorkspace raises the builtin error when the CLI binary is missing.
+        except FileNotFoundError as error:
+            # LocalWorkspace raises the builtin error when the CLI binary is missing; any other
+            # missing file is a real error of its own.
+            if Path(str(error.filename)).name != Path(self.command().command).name:
+                raise
             version = sdk_version()
             raise UnavailableError(
                 missing_cli_message(
@@ -243,26 +332,78 @@ class AutomationEngine:
     def _open(
         self, layer: str, *, create: bool, program_dir: Path | None = None
     ) -> auto.Stack | None:
-        """The layer's stack; None when `create` is False and it does not exist."""
+        """The layer's stack; None when it does not exist and `create` is False (or the target
+        does not create stacks)."""
         self.target.prepare()
-        work_dir = str(program_dir or self.work_dir(layer))
         name = self.fully_qualified_name(layer)
-        options = self.workspace_options(program_dir)
-        if create:
-            stack = auto.create_or_select_stack(stack_name=name, work_dir=work_dir, opts=options)
+        work_dir, options = self._workspace(layer, program_dir)
+        if create and self.target.creates_stacks:
+            stack = auto.create_or_select_stack(
+                stack_name=name, work_dir=str(work_dir), opts=options
+            )
             config = self.config_map(layer)
             if config:
+                # Written to the stack's settings file in the target's private workspace.
                 # Keys are config paths, so a target can set structured values such as
                 # `aws:endpoints[0].s3`; plain keys mean the same either way.
                 stack.set_all_config(config, path=True)
             return stack
         try:
-            return auto.select_stack(stack_name=name, work_dir=work_dir, opts=options)
+            return auto.select_stack(stack_name=name, work_dir=str(work_dir), opts=options)
         except auto.StackNotFoundError:
             return None
 
+    @contextmanager
+    def _config_file(self, layer: str, stack: auto.Stack) -> Iterator[str | None]:
+        """The stack's settings with the target's configuration, for one operation, when the
+        target keeps no settings of its own: a temporary copy outside the repository
+        (`--config-file`), so the committed Pulumi.<stack>.yaml is never rewritten."""
+        config = self.config_map(layer)
+        if self.target.creates_stacks or not config:
+            yield None
+            return
+        if any(value.secret for value in config.values()):
+            raise UnavailableError(
+                "a secret configuration value cannot be passed without writing the stack's "
+                "settings file"
+            )
+        settings_file = Path(stack.workspace.work_dir) / f"Pulumi.{self.stack}.yaml"
+        document: dict[str, Any] = {}
+        if settings_file.exists():
+            document = yaml.safe_load(settings_file.read_text(encoding="utf-8")) or {}
+        document["config"] = {
+            **(document.get("config") or {}),
+            **{key: value.value for key, value in config.items()},
+        }
+        with tempfile.TemporaryDirectory(prefix="orchestrator-config-") as directory:
+            path = Path(directory) / settings_file.name
+            path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+            yield str(path)
+
+    def _require(self, layer: str, program_dir: Path | None = None) -> auto.Stack:
+        """The layer's stack for an update: created when the target creates stacks."""
+        stack = self._open(layer, create=True, program_dir=program_dir)
+        if stack is None:
+            raise EngineError(layer, "update", self.missing_stack_note(layer))
+        return stack
+
+    def missing_stack_note(self, layer: str) -> str:
+        """Why an update of a stack that does not exist is not attempted on this target."""
+        provider = self.target.secrets_provider()
+        flag = f" --secrets-provider {provider}" if provider else ""
+        return (
+            f"stack {self.fully_qualified_name(layer)} does not exist, and the {self.target.name} "
+            "target does not create stacks (creating one writes its settings file, which is "
+            f"yours to commit): run `pulumi stack init {self.fully_qualified_name(layer)}"
+            f"{flag}` in stacks/{layer}, commit Pulumi.{self.stack}.yaml, and run again"
+        )
+
     def _prepare_program_dir(self, layer: str, program_dir: Path) -> None:
         """Make a rollback worktree's copy of the layer runnable with this stack's settings."""
+        if self.target.workspace_dir(self.manifest.layer(layer)) is not None:
+            # The settings live in the target's private workspace, and the virtualenv is named
+            # by an absolute path there: the worktree needs nothing.
+            return
         # The stack's settings file holds its config and, for passphrase secrets, the salt
         # that decrypts its state: the old revision's copy may be missing or different.
         settings = self.work_dir(layer) / f"Pulumi.{self.stack}.yaml"
@@ -299,15 +440,18 @@ class AutomationEngine:
         with self._cli(layer, "update"):
             if program_dir is not None:
                 self._prepare_program_dir(layer, program_dir)
-            stack = self._open(layer, create=True, program_dir=program_dir)
-            assert stack is not None  # create=True always yields a stack
-            result = stack.up(
-                message=message,
-                on_output=on_output,
-                on_error=on_output,
-                color="never",
-                policy_packs=list(self.policy_packs) or None,
-            )
+            stack = self._require(layer, program_dir)
+            with self._config_file(layer, stack) as config_file:
+                result = stack.up(
+                    message=message,
+                    on_output=on_output,
+                    on_error=on_output,
+                    color="never",
+                    policy_packs=list(self.policy_packs) or None,
+                    config_file=config_file,
+                    # The summary's config is not shown anywhere: leave its secrets encrypted.
+                    show_secrets=False,
+                )
             return UpdateResult(
                 resource_changes=_op_counts(result.summary.resource_changes),
                 outputs={
@@ -317,15 +461,20 @@ class AutomationEngine:
             )
 
     def preview(self, layer: str, *, on_output: OutputSink) -> PreviewResult:
+        """What an update would do. A read-only command: a stack that does not exist is not
+        created (`pulumi preview` needs one), and nothing is written."""
         with self._cli(layer, "preview"):
-            stack = self._open(layer, create=True)
-            assert stack is not None
-            result = stack.preview(
-                on_output=on_output,
-                on_error=on_output,
-                color="never",
-                policy_packs=list(self.policy_packs) or None,
-            )
+            stack = self._open(layer, create=False)
+            if stack is None:
+                return PreviewResult(resource_changes={}, stack_exists=False)
+            with self._config_file(layer, stack) as config_file:
+                result = stack.preview(
+                    on_output=on_output,
+                    on_error=on_output,
+                    color="never",
+                    policy_packs=list(self.policy_packs) or None,
+                    config_file=config_file,
+                )
             return PreviewResult(resource_changes=_op_counts(result.change_summary))
 
     def destroy(self, layer: str, *, message: str, on_output: OutputSink) -> UpdateResult:
@@ -333,20 +482,36 @@ class AutomationEngine:
             stack = self._open(layer, create=False)
             if stack is None:
                 return UpdateResult(resource_changes={}, outputs={})
-            result = stack.destroy(
-                message=message, on_output=on_output, on_error=on_output, color="never"
-            )
+            with self._config_file(layer, stack) as config_file:
+                result = stack.destroy(
+                    message=message,
+                    on_output=on_output,
+                    on_error=on_output,
+                    color="never",
+                    config_file=config_file,
+                    show_secrets=False,
+                )
             return UpdateResult(
                 resource_changes=_op_counts(result.summary.resource_changes), outputs={}
             )
 
     def history(self, layer: str) -> list[UpdateRecord]:
+        """Every entry, newest first. `pulumi stack history` returns only the 10 newest unless
+        given `--page-size` (stack_history.go), so the pages are read until one is short."""
         with self._cli(layer, "history"):
             stack = self._open(layer, create=False)
             if stack is None:
                 return []
+            summaries: list[auto.UpdateSummary] = []
+            page = 1
+            while True:
+                batch = stack.history(page_size=HISTORY_PAGE_SIZE, page=page, show_secrets=False)
+                summaries.extend(batch)
+                if len(batch) < HISTORY_PAGE_SIZE:
+                    break
+                page += 1
             records = []
-            for summary in stack.history(show_secrets=False):
+            for summary in summaries:
                 message = summary.message or ""
                 commit = commit_in_message(message) or summary.environment.get("git.head")
                 records.append(
@@ -370,6 +535,90 @@ class AutomationEngine:
                 return {}
             deployment = stack.export_stack().deployment or {}
         return consumed_from_state(deployment)
+
+
+# DIY backends (file, S3, Azure Blob, GCS, Postgres) name every stack `organization/...`
+# (pkg/backend/diy/store.go); anything else is Pulumi Cloud or a self-hosted service.
+DIY_SCHEMES = ("file://", "s3://", "azblob://", "gs://", "postgres://")
+# What `pulumi org get-default` prints when no default organization is set (org/org.go).
+NO_DEFAULT_ORG = "No Default Org Specified"
+
+
+class Login(Protocol):
+    """What `pulumi whoami --json` tells (the Automation API's WhoAmIResult has these)."""
+
+    @property
+    def url(self) -> str | None: ...
+
+    @property
+    def organizations(self) -> Sequence[str] | None: ...
+
+
+class BackendQuestions(Protocol):
+    """The two questions `organization_of` asks the backend (a LocalWorkspace answers both)."""
+
+    def who_am_i(self) -> Login: ...
+
+    def org_get_default(self) -> str: ...
+
+
+def organization_of(
+    target: Target,
+    workspace: Callable[[], BackendQuestions],
+    command: Callable[[], None],
+) -> str:
+    """The organization of the stacks: `organization` on a DIY backend; on Pulumi Cloud the
+    one the user named (--org, PULUMI_ORG) or the backend's default organization. Raises
+    UnavailableError (one paragraph) when it cannot tell, or when the two disagree."""
+    url = target.backend_url()
+    if url is None:
+        command()
+        with _backend_question():
+            identity = workspace().who_am_i()
+        url = identity.url or ""
+        organizations = list(identity.organizations or [])
+    else:
+        organizations = []
+    if url.startswith(DIY_SCHEMES):
+        if target.org not in (None, FILE_BACKEND_ORG):
+            raise UnavailableError(
+                f"--org {target.org} (or PULUMI_ORG) names a Pulumi Cloud organization, but the "
+                f"backend you are logged in to ({url}) is a file or object-store backend, where "
+                f"every stack is {FILE_BACKEND_ORG}/<project>/<stack>: unset it, or log in to "
+                "Pulumi Cloud (`pulumi login`) to deploy to that organization."
+            )
+        return FILE_BACKEND_ORG
+    if target.org is not None:
+        if organizations and target.org not in organizations:
+            raise UnavailableError(
+                f"--org {target.org} (or PULUMI_ORG) is not one of the organizations your Pulumi "
+                f"Cloud login ({url}) belongs to ({', '.join(organizations)}): name one of them, "
+                "or log in as a member of that organization."
+            )
+        return target.org
+    with _backend_question():
+        default = workspace().org_get_default().strip()
+    if default and default != NO_DEFAULT_ORG:
+        return default
+    known = f" (you belong to: {', '.join(organizations)})" if organizations else ""
+    raise UnavailableError(
+        f"The stacks live on Pulumi Cloud ({url}), where each is named <org>/<project>/<stack>, "
+        f"and no organization was given nor set as your default{known}: pass --org <name> (or "
+        "set PULUMI_ORG), or set a default once with `pulumi org set-default <name>`, and run "
+        "the session again."
+    )
+
+
+@contextmanager
+def _backend_question() -> Iterator[None]:
+    try:
+        yield
+    except auto.CommandError as error:
+        raise UnavailableError(
+            "Asking the Pulumi backend who you are and which organization to use failed "
+            f"({summarize_error(str(error))}); log in with `pulumi login` (or set "
+            "PULUMI_ACCESS_TOKEN / PULUMI_BACKEND_URL) and run the session again."
+        ) from None
 
 
 def consumed_from_state(deployment: Mapping[str, Any]) -> dict[str, dict[str, ConsumedValue]]:

@@ -104,7 +104,7 @@ def _common_options() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--secrets-provider",
-        help="secrets provider for new stacks on the aws target, instead of a passphrase",
+        help="the secrets provider your stacks use on the aws target, instead of a passphrase",
     )
     common.add_argument("--region", help="aws:region to set on every stack (aws target)")
     common.add_argument(
@@ -113,7 +113,7 @@ def _common_options() -> argparse.ArgumentParser:
         default=[],
         metavar="PATH",
         help="another policy pack to run with every preview and update, besides the "
-        "security baseline in policy/ (repeatable)",
+        "security baseline in policy/ (repeatable; relative to the repository root)",
     )
     return common
 
@@ -261,6 +261,17 @@ def _changed_layers(args: argparse.Namespace, repo_root: Path, console: Console)
     return ExitCode.OK
 
 
+def policy_pack_path(repo_root: Path, path: str) -> str:
+    """An extra policy pack's absolute path: relative paths are from the repository root."""
+    resolved = Path(path) if Path(path).is_absolute() else (repo_root / path).resolve()
+    if not (resolved / "PulumiPolicy.yaml").is_file():
+        raise UnavailableError(
+            f"--policy-pack {path} resolves to {resolved} (a relative path is taken from the "
+            "repository root), which holds no PulumiPolicy.yaml: name a policy pack directory."
+        )
+    return str(resolved)
+
+
 def _stack_name(args: argparse.Namespace) -> str:
     return stack_name_of(args.stack, args.target)
 
@@ -311,7 +322,10 @@ def main(
         target.check(environment)
         repo = GitRepo(repo_root)
         # The security baseline always runs, so a violation stops a real deployment too.
-        policy_packs = [str(repo_root / BASELINE_POLICY_PACK), *args.policy_pack]
+        policy_packs = [
+            str(repo_root / BASELINE_POLICY_PACK),
+            *(policy_pack_path(repo_root, path) for path in args.policy_pack),
+        ]
         engine = engine_factory(target, stack, policy_packs)
         orchestrator = Orchestrator(
             engine,

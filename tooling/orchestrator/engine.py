@@ -43,6 +43,17 @@ TRANSIENT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+# Step operations that change nothing: the engine's own test of whether a summary "has
+# changes" ignores them (pulumi/pulumi pkg/engine/events/resource_changes.go, HasChanges). A
+# StackReference is re-read on every update, so a consumer's summary always counts reads.
+NO_CHANGE_OPERATIONS = frozenset({"same", "read", "discard", "read-replacement"})
+
+
+def has_changes(changes: Mapping[str, int]) -> bool:
+    """Whether an operation's resource changes change anything."""
+    return any(count for op, count in changes.items() if op not in NO_CHANGE_OPERATIONS)
+
+
 def transient_reason(text: str) -> str | None:
     """Why `text` (an engine error) looks transient, or None when it does not."""
     for pattern, reason in TRANSIENT_PATTERNS:
@@ -96,9 +107,14 @@ class UpdateResult:
 
 @dataclass(frozen=True)
 class PreviewResult:
-    """What an up would do: resource operation counts (`same` included)."""
+    """What an up would do: resource operation counts (`same` and reads included).
+
+    `stack_exists` is False when the stack was never created: nothing was previewed, since a
+    preview needs a stack and creating one is not read-only; an update would create it.
+    """
 
     resource_changes: Mapping[str, int]
+    stack_exists: bool = True
 
 
 @dataclass(frozen=True)
@@ -149,7 +165,7 @@ class Engine(Protocol):
         ...
 
     def preview(self, layer: str, *, on_output: OutputSink) -> PreviewResult:
-        """What `up` would change."""
+        """What `up` would change; creates and writes nothing (an absent stack stays absent)."""
         ...
 
     def destroy(self, layer: str, *, message: str, on_output: OutputSink) -> UpdateResult:

@@ -1,9 +1,11 @@
 """An `Engine` that keeps every stack in memory: what the orchestrator's tests run against.
 
 It behaves like the CLI where the orchestrator can tell the difference: stacks exist only
-after a preview or an update, an update records a history entry with its message, outputs
-follow what the layer's "program" exports, and each update records the upstream outputs it
-read (as a StackReference's state would). It records every call and can be told to fail a
+after an update (a preview of an absent stack creates nothing), an update records a history
+entry with its message, outputs follow what the layer's "program" exports, every update and
+preview of a consumer counts one `read` per upstream stack it references (as the engine's
+change summary does), and each update records the upstream outputs it read (as a
+StackReference's state would). It records every call and can be told to fail a
 layer's operation, permanently or transiently, and to export a different set of outputs.
 """
 
@@ -77,6 +79,10 @@ class InMemoryEngine:
             key: OutputValue(value, key in secret) for key, value in outputs.items()
         }
 
+    def init_stack(self, layer: str) -> None:
+        """A stack its owner created by hand (`pulumi stack init`), with nothing deployed."""
+        self.stacks.setdefault(layer, _Stack())
+
     def deploy_directly(self, layer: str, *, commit: str, message: str = "") -> None:
         """An update someone ran with `pulumi up` outside the orchestrator."""
         self.up(layer, message=message or f"manual up commit={commit}", on_output=lambda _: None)
@@ -116,11 +122,15 @@ class InMemoryEngine:
             ),
         )
 
-    @staticmethod
-    def _changes(stack: _Stack, exported: Mapping[str, OutputValue]) -> dict[str, int]:
-        """One resource per output: created, updated, deleted or the same as deployed."""
+    def _changes(
+        self, layer: str, stack: _Stack, exported: Mapping[str, OutputValue]
+    ) -> dict[str, int]:
+        """One resource per output: created, updated, deleted or the same as deployed; and
+        one read per upstream stack the layer references."""
+        reads = len(self.manifest.layer(layer).consumes)
         if not stack.resources:
-            return {"create": len(exported)}
+            counts = {"create": len(exported), "read": reads}
+            return {op: count for op, count in counts.items() if count}
         before = stack.outputs
         counts = {
             "same": sum(1 for key, value in exported.items() if before.get(key) == value),
@@ -129,6 +139,7 @@ class InMemoryEngine:
                 1 for key, value in exported.items() if key in before and before[key] != value
             ),
             "delete": sum(1 for key in before if key not in exported),
+            "read": reads,
         }
         return {op: count for op, count in counts.items() if count}
 
@@ -164,7 +175,7 @@ class InMemoryEngine:
             raise
         stack = self.stacks.setdefault(layer, _Stack())
         exported = self._exported(layer)
-        changes = self._changes(stack, exported)
+        changes = self._changes(layer, stack, exported)
         count = len(exported)
         stack.resources = count
         stack.outputs = dict(exported)
@@ -185,8 +196,11 @@ class InMemoryEngine:
     def preview(self, layer: str, *, on_output: OutputSink) -> PreviewResult:
         self.calls.append(Call("preview", layer))
         self._maybe_fail(layer, "preview")
-        stack = self.stacks.setdefault(layer, _Stack())  # previewing creates the stack
-        changes = self._changes(stack, self._exported(layer))
+        stack = self.stacks.get(layer)
+        if stack is None:
+            # `pulumi preview` needs a stack; a read-only preview does not create one.
+            return PreviewResult(resource_changes={}, stack_exists=False)
+        changes = self._changes(layer, stack, self._exported(layer))
         on_output(f"Previewing update ({self.stack})")
         return PreviewResult(resource_changes=changes)
 

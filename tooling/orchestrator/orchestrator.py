@@ -43,6 +43,7 @@ from tooling.orchestrator.engine import (
     OutputValue,
     UpdateRecord,
     UpdateResult,
+    has_changes,
 )
 from tooling.orchestrator.gitrepo import GitError, GitRepo
 from tooling.orchestrator.report import (
@@ -80,10 +81,6 @@ class ExitCode(IntEnum):
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _changed(changes: Mapping[str, int]) -> bool:
-    return any(count for op, count in changes.items() if op != "same")
 
 
 def output_diff(before: Mapping[str, OutputValue], after: Mapping[str, OutputValue]) -> list[str]:
@@ -344,6 +341,18 @@ class Orchestrator:
                     f"(no outputs); deploy it first: nox -s deploy -- {missing[0]}"
                 ),
             )
+        if not self.target.creates_stacks and not self.engine.stack_exists(layer):
+            return LayerResult(
+                layer,
+                Status.REFUSED,
+                note=(
+                    f"{layer} has no stack {self.stack!r} yet, and the {self.target.name} target "
+                    "does not create stacks (creating one writes its settings file into the "
+                    f"repository, which is yours to commit): run `pulumi stack init "
+                    f"{self.stack}` in stacks/{layer} (with the --secrets-provider your stacks "
+                    f"use), commit Pulumi.{self.stack}.yaml, and run again"
+                ),
+            )
         violations = contract.guard(layer, promising=promising, consumers=self.manifest)
         if violations:
             return LayerResult(
@@ -390,7 +399,7 @@ class Orchestrator:
         self._outputs[layer] = dict(result.outputs)
         row = LayerResult(
             layer,
-            Status.SUCCEEDED if _changed(result.resource_changes) else Status.UNCHANGED,
+            Status.SUCCEEDED if has_changes(result.resource_changes) else Status.UNCHANGED,
             duration_s=self.clock() - started,
             resource_changes=dict(result.resource_changes),
             retried=retried,
@@ -505,18 +514,29 @@ class Orchestrator:
                     )
                 else:
                     changes = dict(preview.resource_changes)
-                    row = LayerResult(
-                        name,
-                        Status.CHANGES if _changed(changes) else Status.UNCHANGED,
-                        duration_s=self.clock() - started,
-                        resource_changes=changes,
-                    )
+                    if not preview.stack_exists:
+                        row = LayerResult(
+                            name,
+                            Status.NOT_DEPLOYED,
+                            duration_s=self.clock() - started,
+                            note=(
+                                f"no stack {self.stack!r} yet: an update would create it and "
+                                "every resource (nothing previewed, nothing created)"
+                            ),
+                        )
+                    else:
+                        row = LayerResult(
+                            name,
+                            Status.CHANGES if has_changes(changes) else Status.UNCHANGED,
+                            duration_s=self.clock() - started,
+                            resource_changes=changes,
+                        )
                 live.finish(row)
                 report.layers.append(row)
         statuses = {row.status for row in report.layers}
         if Status.FAILED in statuses:
             code = ExitCode.FAILED
-        elif statuses & {Status.CHANGES, Status.WAITING}:
+        elif statuses & {Status.CHANGES, Status.WAITING, Status.NOT_DEPLOYED}:
             code = ExitCode.CHANGES
         else:
             code = ExitCode.OK

@@ -38,6 +38,7 @@ class Status(StrEnum):
     REFUSED = "refused"  # a guard stopped it before the engine ran
     CHANGES = "changes"  # preview: the update would change resources
     WAITING = "waiting"  # preview: an upstream layer was never deployed
+    NOT_DEPLOYED = "not deployed"  # preview: the stack does not exist; an update creates it
     DESTROYED = "destroyed"  # destroy removed its resources
     ABSENT = "absent"  # destroy: nothing deployed
 
@@ -54,6 +55,7 @@ _STYLES = {
     Status.REFUSED: "red",
     Status.CHANGES: "cyan",
     Status.WAITING: "yellow",
+    Status.NOT_DEPLOYED: "cyan",
     Status.DESTROYED: "magenta",
     Status.ABSENT: "dim",
 }

@@ -7,10 +7,23 @@ protects nothing and exists only so the CLI can run unattended against the local
 target. `aws` uses whatever backend the user is logged in to (`pulumi login`) and refuses to
 run without an explicit passphrase or secrets provider and without AWS credentials.
 
+Neither target writes into the work tree, so an update's recorded commit is exactly what ran:
+- the local target runs the CLI in a private workspace per layer under its state directory
+  (`.pulumi-state/workspaces/<layer>`: a Pulumi.yaml whose `main` is the layer's program, and
+  the stack settings files it creates), so `--stack X` leaves no stacks/*/Pulumi.X.yaml;
+- the aws target runs the CLI in stacks/<layer>, where the stacks' committed settings files
+  are the configuration; it never creates a stack there (creating one writes its settings file,
+  which is the owner's to create and commit) and passes `--region` to each operation in a
+  temporary copy of those settings (`--config-file`) instead of rewriting them.
+
 `Target.stack_config` is the extension point for per-target stack configuration: the local
 target points the AWS provider at the embedded emulator (`nox -s local -- --emulator-only`,
 or any emulator named by AWS_ENDPOINT_URL, such as LocalStack) and refuses to run when nothing
-answers there, so the local target can never reach a real AWS account.
+answers there, so the local target can never reach a real AWS account; it also sets what a
+throwaway stack needs to be destroyed (EMULATOR_STACK_SETTINGS).
+
+Stacks are named `<org>/<project>/<stack>`; the organization comes from the backend (the
+engine asks it, see automation.py), or from `--org` / PULUMI_ORG on Pulumi Cloud.
 """
 
 from __future__ import annotations
@@ -22,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 from shared.manifest import Layer
-from shared.references import FILE_BACKEND_ORG
 from tooling.local.emulator import (
     DEFAULT_EMULATOR_URL,
     EMULATED_SERVICES,
@@ -38,6 +50,14 @@ STATE_DIRNAME = ".pulumi-state"
 # this file and the README), so it protects nothing: the local target's state and secrets
 # are throwaway data for the emulator. Never use the local target for a real account.
 LOCAL_PASSPHRASE = "local-target-only-this-protects-nothing"  # noqa: S105 (documented public)
+
+# What a throwaway emulator stack sets so `destroy_all` can delete it: the idempotency table's
+# deletion protection would make DeleteTable refuse ("can't be deleted while
+# DeletionProtectionEnabled is set to True"), and a bucket holding objects (uploads, results,
+# access logs) cannot be deleted without force_destroy. Layer name -> key -> value.
+EMULATOR_STACK_SETTINGS: Mapping[str, Mapping[str, str]] = {
+    "storage": {"table_deletion_protection": "false", "force_destroy": "true"},
+}
 
 PASSPHRASE_VARIABLES = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 AWS_CREDENTIAL_VARIABLES = (
@@ -100,13 +120,17 @@ class Target:
     """Base of the deployment targets; subclasses say where state and secrets live."""
 
     repo_root: Path
-    org: str = FILE_BACKEND_ORG
+    # The organization of the stacks when the user named one (--org, PULUMI_ORG); None asks
+    # the backend (file and S3 backends always say `organization`).
+    org: str | None = None
 
     name = "target"
     # Destructive commands need --yes when this is True.
     needs_confirmation = True
     # Whether the account behind the target has quotas worth checking before a deploy.
     has_account_limits = True
+    # Whether the orchestrator may create a stack that does not exist yet (see the module).
+    creates_stacks = False
 
     def backend_url(self) -> str | None:
         """The backend every CLI call uses; None means the user's current login."""
@@ -125,13 +149,16 @@ class Target:
         return env
 
     def stack_config(self, layer: Layer) -> dict[str, ConfigEntry]:
-        """Configuration set on the layer's stack before each operation (extension point)."""
-        config: dict[str, ConfigEntry] = {}
-        # Layers that read upstream stacks declare `org`; set it whenever it is not the
-        # declared default, so references resolve on Pulumi Cloud too.
-        if layer.consumes and self.org != FILE_BACKEND_ORG:
-            config[f"{layer.project}:org"] = ConfigEntry(self.org)
-        return config
+        """Configuration the target gives the layer's stack (extension point).
+
+        Layers read their upstream stacks in their own stack's organization, which the engine
+        tells every program (pulumi.get_organization()), so the organization needs no config.
+        """
+        return {}
+
+    def workspace_dir(self, layer: Layer) -> Path | None:
+        """Where the CLI runs for the layer, when not in stacks/<layer> (None: there)."""
+        return None
 
     def check(self, environ: Mapping[str, str]) -> None:
         """Raise UnavailableError (one paragraph) when this target cannot be used from `environ`."""
@@ -154,6 +181,8 @@ class LocalTarget(Target):
     needs_confirmation = False
     # An emulator has no concurrency quota (moto does not even serve Lambda's GetAccountSettings).
     has_account_limits = False
+    # Its stacks are throwaway, and their settings live in its private workspaces.
+    creates_stacks = True
 
     emulator_url: str = DEFAULT_EMULATOR_URL
     emulator_probe: Callable[[str], bool] = field(
@@ -200,7 +229,14 @@ class LocalTarget(Target):
         config["aws:secretKey"] = ConfigEntry(
             EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"], secret=True
         )
+        for key, value in EMULATOR_STACK_SETTINGS.get(layer.name, {}).items():
+            config[f"{layer.project}:{key}"] = ConfigEntry(value)
         return config
+
+    def workspace_dir(self, layer: Layer) -> Path:
+        # Under the git-ignored state directory: stack settings files made here never show in
+        # `git status`, whatever the stack is called.
+        return self.state_dir / "workspaces" / layer.name
 
     def check(self, environ: Mapping[str, str]) -> None:
         if not self.emulator_probe(self.emulator_url):
@@ -283,13 +319,13 @@ def make_target(
     region: str | None = None,
     emulator_url: str | None = None,
 ) -> Target:
-    """The target called `name`; `org` defaults to $PULUMI_ORG on aws, else the file org."""
+    """The target called `name`; `org` defaults to $PULUMI_ORG on aws, else the backend's."""
     if name == "local":
         return LocalTarget(repo_root=repo_root, emulator_url=emulator_url or DEFAULT_EMULATOR_URL)
     if name == "aws":
         return AwsTarget(
             repo_root=repo_root,
-            org=org or os.environ.get("PULUMI_ORG") or FILE_BACKEND_ORG,
+            org=org or os.environ.get("PULUMI_ORG") or None,
             secrets_provider_url=secrets_provider,
             region=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
         )

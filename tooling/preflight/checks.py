@@ -24,8 +24,8 @@ from shared.naming import APP_NAME, AwsLocation, NamingError, ResourceNames
 from shared.packaging import PackagingError, built_archive
 from shared.tags import standard_tags
 from tooling.checklist import Check, CheckFailedError, Checklist, Verdict
-from tooling.orchestrator.automation import INSTALL_DOCS_URL, sdk_version
-from tooling.orchestrator.targets import Target
+from tooling.orchestrator.automation import INSTALL_DOCS_URL, organization_of, sdk_version
+from tooling.orchestrator.targets import Target, UnavailableError
 from tooling.preflight.cli import CliError, CliMissingError, Identity, InstalledCli, PulumiCli
 from tooling.preflight.concurrency import (
     ConcurrencyRefusedError,
@@ -149,31 +149,42 @@ def check_backend(ctx: PreflightContext) -> Check:
     return Check("Pulumi backend", Verdict.PASS, f"{identity.url} as {identity.user}")
 
 
+@dataclass
+class _Asked:
+    """What `organization_of` asks a workspace, answered by the preflight's CLI."""
+
+    identity: Identity
+    cli: PulumiCli
+
+    def who_am_i(self) -> Identity:
+        return self.identity
+
+    def org_get_default(self) -> str:
+        try:
+            return self.cli.default_org()
+        except CliError as error:
+            raise CheckFailedError(
+                f"cannot ask the backend for your default organization ({error})",
+                "pass --org <organization> or set PULUMI_ORG",
+            ) from None
+
+
 def check_organization(ctx: PreflightContext, identity: Identity) -> Check:
-    org = ctx.target.org
-    if identity.self_managed:
-        return Check(
-            "Pulumi organization",
-            Verdict.PASS,
-            "self-managed backend: stacks are organization/<project>/<stack>",
-        )
-    if org == "organization":
-        known = ", ".join(identity.organizations) or "none listed"
+    """The organization the orchestrator will name the stacks in, decided as it decides it."""
+    asked = _Asked(identity, ctx.cli)
+    try:
+        org = organization_of(ctx.target, lambda: asked, lambda: None)
+    except UnavailableError as problem:
         return Check(
             "Pulumi organization",
             Verdict.FAIL,
-            f"{identity.url} keeps stacks in an organization, and none was given (yours: {known})",
-            "pass --org <organization> or set PULUMI_ORG",
+            str(problem),
+            "pass --org <organization>, set PULUMI_ORG, or `pulumi org set-default <name>`",
         )
-    if identity.organizations and org not in identity.organizations:
-        return Check(
-            "Pulumi organization",
-            Verdict.FAIL,
-            f"{identity.user} is not a member of {org!r} (member of: "
-            f"{', '.join(identity.organizations)})",
-            "pass the right --org, or ask to be added to that organization",
-        )
-    return Check("Pulumi organization", Verdict.PASS, f"{org} on {identity.url}")
+    where = "self-managed backend" if identity.self_managed else identity.url
+    return Check(
+        "Pulumi organization", Verdict.PASS, f"stacks are {org}/<project>/<stack> ({where})"
+    )
 
 
 def configured_region(ctx: PreflightContext) -> tuple[str | None, dict[str, str]]:
@@ -367,32 +378,24 @@ def check_bucket_names(ctx: PreflightContext) -> Check:
     return Check("bucket names", Verdict.PASS, "; ".join(detail for _, detail, _ in answers))
 
 
-def check_secret_name(ctx: PreflightContext) -> Check:
-    name = "secret name"
-    if not ctx.deploys("security"):
-        return Check(name, Verdict.SKIP, "the security layer is not being deployed")
-    secret = ctx.names().secret
-    try:
-        described = ctx.aws("secretsmanager").describe_secret(SecretId=secret)
-    except ClientError as error:
-        if _code(error) == "ResourceNotFoundException":
-            return Check(name, Verdict.PASS, f"{secret} is free")
-        raise
-    deleted = described.get("DeletedDate")
-    if deleted is not None:
+def check_stack_settings(ctx: PreflightContext) -> Check:
+    """The aws target deploys only to stacks created beforehand, whose settings are committed."""
+    name = "stack settings"
+    if ctx.target.creates_stacks:
+        return Check(name, Verdict.SKIP, f"the {ctx.target.name} target creates its stacks")
+    missing = [
+        layer.name
+        for layer in ctx.layers
+        if not (layer.directory / f"Pulumi.{ctx.stack}.yaml").is_file()
+    ]
+    if missing:
         raise CheckFailedError(
-            f"{secret} is scheduled for deletion (on {deleted:%Y-%m-%d}), and Secrets Manager "
-            "keeps the name reserved until then, so the security layer cannot create it",
-            f"restore it (aws secretsmanager restore-secret --secret-id {secret}) or delete it "
-            f"now (aws secretsmanager delete-secret --secret-id {secret} "
-            "--force-delete-without-recovery)",
+            f"no Pulumi.{ctx.stack}.yaml in stacks/{{{','.join(missing)}}}: those stacks were "
+            "never created, and the aws target does not create stacks",
+            f"in each of those folders run `pulumi stack init {ctx.stack}`, set aws:region and "
+            "any config, and commit the file",
         )
-    if _ours(described.get("Tags", []), ctx, "security"):
-        return Check(name, Verdict.PASS, f"{secret} is this environment's already")
-    raise CheckFailedError(
-        f"{secret} exists but is not this environment's security layer's",
-        "delete it, or deploy under another stack name",
-    )
+    return Check(name, Verdict.PASS, f"every layer has its Pulumi.{ctx.stack}.yaml")
 
 
 def check_function_archives(ctx: PreflightContext) -> Check:
@@ -446,6 +449,7 @@ def run_preflight(ctx: PreflightContext) -> Checklist:
     checklist = Checklist("preflight", {"stack": ctx.stack, "target": ctx.target.name})
     checklist.run("Pulumi CLI", lambda: check_cli(ctx))
     checklist.run("function archives", lambda: check_function_archives(ctx))
+    checklist.run("stack settings", lambda: check_stack_settings(ctx))
     checklist.run("pulumi-aws plugin", lambda: check_aws_plugin(ctx))
     checklist.run("Pulumi backend", lambda: check_backend(ctx))
     identity = ctx.identity
@@ -455,7 +459,6 @@ def run_preflight(ctx: PreflightContext) -> Checklist:
     checklist.run("Lambda concurrency", lambda: check_concurrency(ctx))
     checklist.run("API Gateway logging role", lambda: check_api_gateway_logging_role(ctx))
     checklist.run("bucket names", lambda: check_bucket_names(ctx))
-    checklist.run("secret name", lambda: check_secret_name(ctx))
     checklist.run("alarm e-mail addresses", lambda: check_alarm_emails(ctx))
     return checklist
 

@@ -1,7 +1,7 @@
 """What the preflight asks the Pulumi CLI, behind an interface a test substitutes.
 
-Only read-only commands are run: `pulumi version`, `pulumi plugin ls --json` and
-`pulumi whoami --json --verbose`, in the target's environment (its backend and passphrase), so a
+Only read-only commands are run: `pulumi version`, `pulumi plugin ls --json`, `pulumi whoami
+--json` and `pulumi org get-default`, in the target's environment (its backend and passphrase), so a
 preflight never creates, selects or changes a stack. Nothing is installed here: a missing CLI is
 a failed check whose fix says how to install it.
 """
@@ -25,7 +25,8 @@ TIMEOUT_S = 60
 
 @dataclass(frozen=True)
 class Identity:
-    """Who the CLI is logged in as, and where (`pulumi whoami --json --verbose`)."""
+    """Who the CLI is logged in as, and where (`pulumi whoami --json`, as the Automation API's
+    `who_am_i` reads it)."""
 
     user: str
     url: str
@@ -48,6 +49,10 @@ class PulumiCli(Protocol):
 
     def whoami(self) -> Identity:
         """The login; raises CliError when the CLI is not logged in to the backend."""
+        ...
+
+    def default_org(self) -> str:
+        """`pulumi org get-default`: the login's default organization, as the CLI prints it."""
         ...
 
 
@@ -100,9 +105,12 @@ class InstalledCli:
         return [plugin for plugin in listed if isinstance(plugin, dict)]
 
     def whoami(self) -> Identity:
-        answer = json.loads(self._run("whoami", "--json", "--verbose"))
+        answer = json.loads(self._run("whoami", "--json"))
         return Identity(
             user=str(answer.get("user", "")),
             url=str(answer.get("url", "")),
             organizations=tuple(str(org) for org in answer.get("organizations") or ()),
         )
+
+    def default_org(self) -> str:
+        return self._run("org", "get-default").strip()
