@@ -16,6 +16,7 @@ is usable for a real deployment.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import runpy
 from collections.abc import Callable, Mapping, Sequence
@@ -24,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.runtime import sync_await
 from pulumi.runtime.mocks import MockMonitor
 
 from shared.manifest import MANIFEST, Layer
@@ -537,22 +537,25 @@ def run_program(
     use_mocks(mocks, project=project, stack=stack, monitor=monitor, organization=organization)
     pulumi.runtime.set_all_config(dict(config or {}), list(secret_keys))
 
-    recorded: dict[str, pulumi.Output[Any]] = {}
+    exports: dict[str, ExportedValue] = {}
 
-    def record_export(name: str, value: Any) -> None:
-        recorded[name] = pulumi.Output.from_input(value)
-
-    original_export = pulumi.export
-    pulumi.export = record_export
-    try:
+    # The SDK's own testing entry point runs the program, awaits what it returns (here: every
+    # export, resolved) and then every registration still in flight, as the engine would.
+    @pulumi.runtime.test
+    def execute() -> pulumi.Output[Any]:
         runpy.run_path(str(program_dir / "__main__.py"), run_name="__main__")
-        _drain()
-    finally:
-        pulumi.export = original_export
+        root = pulumi.runtime.get_root_resource()
+        # What the program passed to pulumi.export, kept by the root stack resource.
+        exported = dict(getattr(root, "outputs", None) or {})
 
-    exports = {name: _resolve(output) for name, output in recorded.items()}
-    # Resources whose inputs waited on values resolved above register only now.
-    _drain()
+        async def resolve() -> None:
+            for name, value in exported.items():
+                output = pulumi.Output.from_input(value)
+                exports[name] = ExportedValue(await output.future(), await output.is_secret())
+
+        return pulumi.Output.from_input(asyncio.ensure_future(resolve()))
+
+    execute()
     _annotate([*mocks.resources, *mocks.reads], monitor)
     return ProgramRun(
         resources=mocks.resources,
@@ -605,16 +608,19 @@ def run_layer(
     )
 
 
-def _drain() -> None:
-    """Run the event loop until every registration and apply the program started is done."""
-    sync_await._sync_await(pulumi.runtime.stack.wait_for_rpcs())
+def resolve(output: pulumi.Output[Any]) -> ExportedValue:
+    """An Output's value and whether it is secret, awaited through the SDK's testing entry."""
+    answer: list[ExportedValue] = []
 
+    @pulumi.runtime.test
+    def read() -> pulumi.Output[Any]:
+        async def value() -> None:
+            answer.append(ExportedValue(await output.future(), await output.is_secret()))
 
-def _resolve(output: pulumi.Output[Any]) -> ExportedValue:
-    async def read() -> ExportedValue:
-        return ExportedValue(value=await output.future(), secret=await output.is_secret())
+        return pulumi.Output.from_input(asyncio.ensure_future(value()))
 
-    return sync_await._sync_await(read())
+    read()
+    return answer[0]
 
 
 def run_all_layers(

@@ -6,7 +6,6 @@ from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime import sync_await
 
 from shared.manifest import MANIFEST, Layer, Manifest, OutputSpec
 from shared.references import (
@@ -19,6 +18,7 @@ from tooling.mock_engine import (
     PLACEHOLDER_LOCATION,
     ExportedValue,
     SynthesizingMocks,
+    resolve,
     run_layer,
     use_mocks,
 )
@@ -34,10 +34,8 @@ TEST_MANIFEST = Manifest(layers=(PRODUCER, CONSUMER))
 
 
 def _resolve(output: pulumi.Output[Any]) -> tuple[Any, bool]:
-    async def read() -> tuple[Any, bool]:
-        return await output.future(), await output.is_secret()
-
-    return sync_await._sync_await(read())
+    resolved = resolve(output)
+    return resolved.value, resolved.secret
 
 
 def _mocks_with(outputs: dict[str, dict[str, ExportedValue]]) -> None:
