@@ -31,6 +31,9 @@ from shared.manifest import MANIFEST, Layer
 from shared.naming import AwsLocation
 from shared.references import FILE_BACKEND_ORG, stack_name
 
+# The SDK's testing entry point, typed: it runs a function returning an Output and awaits it.
+run_as_test: Callable[[Callable[[], pulumi.Output[Any]]], Callable[[], None]] = pulumi.runtime.test
+
 # The marker Pulumi's RPC layer uses for a secret value (a documented wire constant).
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 (a public protocol marker)
 SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -541,7 +544,7 @@ def run_program(
 
     # The SDK's own testing entry point runs the program, awaits what it returns (here: every
     # export, resolved) and then every registration still in flight, as the engine would.
-    @pulumi.runtime.test
+    @run_as_test
     def execute() -> pulumi.Output[Any]:
         runpy.run_path(str(program_dir / "__main__.py"), run_name="__main__")
         root = pulumi.runtime.get_root_resource()
@@ -612,7 +615,7 @@ def resolve(output: pulumi.Output[Any]) -> ExportedValue:
     """An Output's value and whether it is secret, awaited through the SDK's testing entry."""
     answer: list[ExportedValue] = []
 
-    @pulumi.runtime.test
+    @run_as_test
     def read() -> pulumi.Output[Any]:
         async def value() -> None:
             answer.append(ExportedValue(await output.future(), await output.is_secret()))
