@@ -17,7 +17,7 @@ import pytest
 from rich.console import Console
 
 from shared.manifest import MANIFEST, REPO_ROOT, Manifest
-from tooling.orchestrator.gitrepo import GitRepo
+from tooling.gitrepo import GitRepo
 from tooling.orchestrator.memory import InMemoryEngine
 from tooling.orchestrator.orchestrator import Orchestrator
 from tooling.orchestrator.targets import AwsTarget, LocalTarget, Target

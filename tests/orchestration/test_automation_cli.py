@@ -20,7 +20,7 @@ from tests.conftest import PulumiCli
 from tests.orchestration.conftest import SmallRepo, console_text, make_console
 from tooling.orchestrator.automation import AutomationEngine, resolve_pulumi_command
 from tooling.orchestrator.cli import main
-from tooling.orchestrator.gitrepo import GitRepo
+from tooling.gitrepo import GitRepo
 from tooling.orchestrator.orchestrator import ExitCode, Orchestrator
 from tooling.orchestrator.report import Status
 from tooling.orchestrator.targets import AwsTarget

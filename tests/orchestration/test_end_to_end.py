@@ -23,7 +23,7 @@ from shared.manifest import MANIFEST, REPO_ROOT
 from tests.orchestration.conftest import make_console
 from tooling.orchestrator import contract
 from tooling.orchestrator.automation import AutomationEngine, resolve_pulumi_command, sdk_version
-from tooling.orchestrator.gitrepo import GitRepo
+from tooling.gitrepo import GitRepo
 from tooling.orchestrator.orchestrator import ExitCode, Orchestrator, find_stale
 from tooling.orchestrator.targets import LocalTarget
 

@@ -27,7 +27,7 @@ from rich.console import Console
 from shared.manifest import MANIFEST, REPO_ROOT
 from tooling.orchestrator.changes import touched_layers
 from tooling.orchestrator.engine import Engine
-from tooling.orchestrator.gitrepo import GitError, GitRepo
+from tooling.gitrepo import GitError, GitRepo
 from tooling.orchestrator.graph import FORMATS, render_graph
 from tooling.orchestrator.orchestrator import ExitCode, Orchestrator, Preflight
 from tooling.orchestrator.targets import (

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from shared.manifest import Manifest
-from tooling.orchestrator.gitrepo import GitRepo
+from tooling.gitrepo import GitRepo
 
 MANIFEST_PATH = "shared/manifest.py"
 

@@ -45,7 +45,7 @@ from tooling.orchestrator.engine import (
     UpdateResult,
     has_changes,
 )
-from tooling.orchestrator.gitrepo import GitError, GitRepo
+from tooling.gitrepo import GitError, GitRepo
 from tooling.orchestrator.report import (
     BLOCKING,
     LayerResult,

@@ -11,7 +11,6 @@ its parent differ (computed placeholders are not compared).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.manifest import REPO_ROOT
+from tooling.gitrepo import GitError, GitRepo
 
 Inventory = Mapping[str, Any]
 # Runs synth at a checkout: (checkout folder, output folder) -> None; raises DiffError.
@@ -112,33 +112,19 @@ def short(value: Any) -> str:
     return text if len(text) <= MAX_SHOWN_VALUE else text[: MAX_SHOWN_VALUE - 3] + "..."
 
 
-def _git(repo: Path, *args: str) -> str:
-    result = subprocess.run(  # noqa: S603 (fixed git subcommands, arguments are not shell)
-        ["git", "-C", str(repo), *args],  # noqa: S607 (git from PATH, as a developer runs it)
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise DiffError(f"git {' '.join(args)} failed: {result.stderr.strip()}")
-    return result.stdout.strip()
-
-
 @contextmanager
 def worktree(ref: str, repo: Path = REPO_ROOT) -> Iterator[Path]:
     """A detached checkout of `ref` in a temporary folder, removed on exit."""
-    commit = _git(repo, "rev-parse", "--verify", f"{ref}^{{commit}}")
-    parent = Path(tempfile.mkdtemp(prefix="synth-diff-"))
-    checkout = parent / "tree"
+    git = GitRepo(repo)
     try:
-        _git(repo, "worktree", "add", "--detach", str(checkout), commit)
-        yield checkout
-    finally:
-        try:
-            _git(repo, "worktree", "remove", "--force", str(checkout))
-        except DiffError:
-            _git(repo, "worktree", "prune")
-        shutil.rmtree(parent, ignore_errors=True)
+        commit = git.resolve(ref)
+    except GitError as error:
+        raise DiffError(f"{ref!r} names no commit: {error}") from None
+    try:
+        with git.worktree(commit, prefix="synth-diff-") as checkout:
+            yield checkout
+    except GitError as error:
+        raise DiffError(str(error)) from None
 
 
 def run_inventory(checkout: Path, out_dir: Path) -> None:

@@ -1,8 +1,9 @@
-"""The few git operations the orchestrator needs, run with the git executable.
+"""The one git helper of the tooling, run with the git executable.
 
-Commits are recorded with every update, the manifest is read as it was at a revision, a
-rollback runs a layer from a temporary detached worktree (removed afterwards, even when the
-update fails), and the CI workflow asks which files changed since a base commit.
+The orchestrator records the commit of every update, reads the manifest as it was at a
+revision, runs a rollback from a temporary detached worktree (removed afterwards, even when the
+update fails) and asks which files changed since a base commit (CI's change detection and
+`--affected`); `synth --diff` synthesizes a ref in a worktree the same way.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -75,10 +76,27 @@ class GitRepo:
         output = self.run("diff", "--name-only", f"{base}...{head}")
         return [line for line in output.splitlines() if line]
 
+    def changed_in_working_tree(self, base: str) -> list[str]:
+        """Files that differ between the working tree and the merge base of `base` and HEAD:
+        committed, staged, unstaged and untracked (not ignored) changes alike, sorted."""
+        fork = self.run("merge-base", base, "HEAD").strip()
+        changed = self.run("diff", "--name-only", fork).splitlines()
+        untracked = self.run("ls-files", "--others", "--exclude-standard").splitlines()
+        return sorted({line for line in [*changed, *untracked] if line})
+
+    def files(self, paths: Sequence[str]) -> list[str]:
+        """Tracked and untracked (not ignored) files under `paths` that exist, sorted."""
+        listed = self.run(
+            "ls-files", "--cached", "--others", "--exclude-standard", "-z", "--", *paths
+        )
+        return sorted(
+            {name for name in listed.split("\0") if name and (self.root / name).is_file()}
+        )
+
     @contextmanager
-    def worktree(self, rev: str) -> Iterator[Path]:
+    def worktree(self, rev: str, *, prefix: str = "orchestrator-rollback-") -> Iterator[Path]:
         """A detached worktree at `rev` in a temporary directory, removed on exit."""
-        parent = Path(tempfile.mkdtemp(prefix="orchestrator-rollback-"))
+        parent = Path(tempfile.mkdtemp(prefix=prefix))
         path = parent / rev[:12]
         self.run("worktree", "add", "--detach", str(path), rev)
         try:
