@@ -20,6 +20,7 @@ from shared.manifest import MANIFEST, REPO_ROOT, Manifest
 from tooling.gitrepo import GitRepo
 from tooling.orchestrator.memory import InMemoryEngine
 from tooling.orchestrator.orchestrator import Orchestrator
+from tooling.orchestrator.render import RichRenderer
 from tooling.orchestrator.targets import AwsTarget, LocalTarget, Target
 
 
@@ -74,7 +75,7 @@ def harness(tmp_path: Path) -> HarnessFactory:
             target=target or LocalTarget(repo_root=repository.root),
             repo=repository,
             manifest=manifest,
-            console=console,
+            renderer=RichRenderer(console),
             build_dir=build_dir,
             sleep=sleeps.append,
         )

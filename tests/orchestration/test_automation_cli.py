@@ -18,10 +18,11 @@ from pulumi import automation as auto
 from shared.manifest import MANIFEST, REPO_ROOT
 from tests.conftest import PulumiCli
 from tests.orchestration.conftest import SmallRepo, console_text, make_console
+from tooling.gitrepo import GitRepo
 from tooling.orchestrator.automation import AutomationEngine, resolve_pulumi_command
 from tooling.orchestrator.cli import main
-from tooling.gitrepo import GitRepo
 from tooling.orchestrator.orchestrator import ExitCode, Orchestrator
+from tooling.orchestrator.render import RichRenderer
 from tooling.orchestrator.report import Status
 from tooling.orchestrator.targets import AwsTarget
 
@@ -81,7 +82,7 @@ def aws_orchestrator(root: Path, region: str | None) -> tuple[Orchestrator, Auto
         stack="prod",
         target=target,
         repo=GitRepo(root),
-        console=make_console(),
+        renderer=RichRenderer(make_console()),
         build_dir=root.parent / "build",
     )
     return orchestrator, engine

@@ -8,8 +8,8 @@ import pytest
 
 from shared.manifest import MANIFEST, Manifest
 from tests.orchestration.conftest import SmallRepo, git, load_manifest, manifest_source
-from tooling.orchestrator.contract import guard, manifest_at, missing_outputs, refusal
 from tooling.gitrepo import GitError
+from tooling.orchestrator.contract import guard, manifest_at, missing_outputs, refusal
 
 
 def test_manifest_at_a_revision_is_the_file_as_committed_there(small_repo: SmallRepo) -> None:

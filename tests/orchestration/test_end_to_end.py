@@ -21,10 +21,11 @@ import pytest
 
 from shared.manifest import MANIFEST, REPO_ROOT
 from tests.orchestration.conftest import make_console
+from tooling.gitrepo import GitRepo
 from tooling.orchestrator import contract
 from tooling.orchestrator.automation import AutomationEngine, resolve_pulumi_command, sdk_version
-from tooling.gitrepo import GitRepo
 from tooling.orchestrator.orchestrator import ExitCode, Orchestrator, find_stale
+from tooling.orchestrator.render import RichRenderer
 from tooling.orchestrator.targets import LocalTarget
 
 STACK = "e2e"
@@ -89,7 +90,7 @@ def test_deploy_all_then_destroy_all_on_the_emulator(emulator: str, tmp_path: Pa
         stack=STACK,
         target=target,
         repo=GitRepo(REPO_ROOT),
-        console=make_console(),
+        renderer=RichRenderer(make_console()),
         build_dir=tmp_path / "build",
     )
 

@@ -18,7 +18,7 @@ def _change_output(engine: InMemoryEngine, layer: str, key: str, value: str) -> 
 def test_nothing_is_stale_right_after_deploy_all(harness: HarnessFactory) -> None:
     h = harness()
     h.orchestrator.deploy_all()
-    rows = h.orchestrator.status()
+    rows = h.orchestrator.status().layers
     assert [row.layer for row in rows] == list(MANIFEST.order)
     assert all(row.deployed and row.stale == [] for row in rows)
 
@@ -94,8 +94,9 @@ def test_status_shows_the_last_update_of_each_layer_whoever_ran_it(
     _change_output(h.engine, "compute", "api_handler_function_name", "renamed-handler")
     h.engine.deploy_directly("compute", commit="abcdef1234")
 
-    rows = {row.layer: row for row in h.orchestrator.status()}
-    h.orchestrator.print_status(list(rows.values()))
+    view = h.orchestrator.status()
+    h.orchestrator.renderer.status(view)
+    rows = {row.layer: row for row in view.layers}
 
     last = rows["compute"].last
     assert last is not None
@@ -110,7 +111,7 @@ def test_status_shows_the_last_update_of_each_layer_whoever_ran_it(
 
 def test_status_of_an_empty_stack_shows_nothing_deployed(harness: HarnessFactory) -> None:
     h = harness()
-    rows = h.orchestrator.status()
+    rows = h.orchestrator.status().layers
     assert all(not row.deployed and row.last is None and not row.stale for row in rows)
 
 
@@ -122,7 +123,7 @@ def test_outputs_masks_secrets_and_shows_who_reads_each_key(harness: HarnessFact
     h.engine.set_program("security", outputs, secret=("secret_name",))
     h.orchestrator.deploy("security")
 
-    h.orchestrator.print_outputs()
+    h.orchestrator.renderer.outputs(h.orchestrator.outputs())
 
     out = h.output
     assert "super-secret-value" not in out

@@ -13,6 +13,7 @@ from tests.preflight.conftest import World, lambda_account
 from tooling.orchestrator.cli import run_preflight_for
 from tooling.orchestrator.memory import InMemoryEngine
 from tooling.orchestrator.orchestrator import ExitCode, Orchestrator
+from tooling.orchestrator.render import RichRenderer
 from tooling.orchestrator.targets import RefusedError, Target
 from tooling.preflight.checks import PreflightContext
 
@@ -44,11 +45,16 @@ def _orchestrator(world: World, small_repo: SmallRepo) -> tuple[Orchestrator, In
         stack="dev",
         target=world.target,
         repo=small_repo.repo,
-        console=console,
+        renderer=RichRenderer(console),
         build_dir=small_repo.root / "build",
         preflight=preflight,
     )
     return orchestrator, engine
+
+
+def _printed(orchestrator: Orchestrator) -> str:
+    assert isinstance(orchestrator.renderer, RichRenderer)
+    return console_text(orchestrator.renderer.console)
 
 
 def _ups(engine: InMemoryEngine) -> list[str]:
@@ -63,7 +69,7 @@ def test_a_failed_preflight_refuses_the_deploy_before_any_layer(
     with pytest.raises(RefusedError, match=r"the preflight failed \(Lambda concurrency\)"):
         orchestrator.deploy_all()
     assert engine.calls == []
-    text = console_text(orchestrator.console)
+    text = _printed(orchestrator)
     assert "quota in us-east-1 is 10" in text
     report = small_repo.root / "build" / "preflight-report.json"
     assert report.exists(), "the table is kept for CI as JSON"
@@ -80,7 +86,7 @@ def test_a_single_layer_is_checked_for_what_it_needs(world: World, small_repo: S
     # Lambda is not asked at all (nothing is stubbed): the api layer reserves no concurrency.
     orchestrator, _ = _orchestrator(world, small_repo)
     report = orchestrator.deploy("api")
-    text = " ".join(console_text(orchestrator.console).split())
+    text = " ".join(_printed(orchestrator).split())
     assert "the layers reserve no concurrency" in text
     # The preflight passed; the upstream guard is what refuses a first deploy of api alone.
     assert report.exit_code == ExitCode.REFUSED
@@ -94,5 +100,5 @@ def test_a_preview_reports_the_preflight_without_refusing(
     orchestrator, engine = _orchestrator(world, small_repo)
     report = orchestrator.preview_all()
     assert report.exit_code != ExitCode.REFUSED
-    assert "quota in us-east-1 is 10" in console_text(orchestrator.console)
+    assert "quota in us-east-1 is 10" in _printed(orchestrator)
     assert [call.layer for call in engine.calls if call.operation == "preview"]

@@ -25,11 +25,12 @@ from pathlib import Path
 from rich.console import Console
 
 from shared.manifest import MANIFEST, REPO_ROOT
+from tooling.gitrepo import GitError, GitRepo
 from tooling.orchestrator.changes import touched_layers
 from tooling.orchestrator.engine import Engine
-from tooling.gitrepo import GitError, GitRepo
 from tooling.orchestrator.graph import FORMATS, render_graph
 from tooling.orchestrator.orchestrator import ExitCode, Orchestrator, Preflight
+from tooling.orchestrator.render import RichRenderer
 from tooling.orchestrator.targets import (
     LOCAL_STACK,
     TARGETS,
@@ -230,12 +231,12 @@ def _rollback(orchestrator: Orchestrator, args: argparse.Namespace) -> int:
 
 
 def _outputs(orchestrator: Orchestrator, args: argparse.Namespace) -> int:
-    orchestrator.print_outputs()
+    orchestrator.renderer.outputs(orchestrator.outputs())
     return ExitCode.OK
 
 
 def _status(orchestrator: Orchestrator, args: argparse.Namespace) -> int:
-    orchestrator.print_status(orchestrator.status())
+    orchestrator.renderer.status(orchestrator.status())
     return ExitCode.OK
 
 
@@ -332,7 +333,7 @@ def main(
             stack=stack,
             target=target,
             repo=repo,
-            console=out,
+            renderer=RichRenderer(out),
             preflight=None
             if getattr(args, "skip_preflight", False)
             else (preflight_factory or run_preflight_for)(target, stack, out, repo_root),

@@ -23,18 +23,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
 from typing import Protocol
 
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.text import Text
-
 from shared.manifest import MANIFEST, Manifest
+from tooling.gitrepo import GitError, GitRepo
 from tooling.orchestrator import contract
 from tooling.orchestrator.engine import (
     Engine,
@@ -45,14 +40,18 @@ from tooling.orchestrator.engine import (
     UpdateResult,
     has_changes,
 )
-from tooling.gitrepo import GitError, GitRepo
+from tooling.orchestrator.render import Renderer, RichRenderer
 from tooling.orchestrator.report import (
     BLOCKING,
     LayerResult,
+    LayerStatus,
+    OutputRow,
+    OutputsView,
     RunReport,
+    StaleKey,
     Status,
+    StatusView,
     load_report,
-    print_report,
 )
 from tooling.orchestrator.targets import RefusedError, Target
 
@@ -111,27 +110,6 @@ def choose_rollback_revision(history: Sequence[UpdateRecord], steps: int) -> str
     return commits[index] if index < len(commits) else None
 
 
-@dataclass(frozen=True)
-class StaleKey:
-    """A key a consumer read from an upstream whose value has changed (or is unknown) since."""
-
-    consumer: str
-    upstream: str
-    key: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.upstream}.{self.key} {self.reason}"
-
-
-@dataclass
-class LayerStatus:
-    layer: str
-    deployed: bool
-    last: UpdateRecord | None
-    stale: list[StaleKey] = field(default_factory=list)
-
-
 def find_stale(
     engine: Engine,
     manifest: Manifest,
@@ -165,64 +143,6 @@ def find_stale(
     return stale
 
 
-class _Live:
-    """Progress for a run: a header per layer (i of n, elapsed), engine lines prefixed with
-    the layer, and on a terminal a spinner with the run's elapsed time."""
-
-    def __init__(
-        self, console: Console, verb: str, total: int, clock: Callable[[], float], width: int
-    ) -> None:
-        self.console = console
-        self.verb = verb
-        self.total = total
-        self.clock = clock
-        self.started = clock()
-        self.width = width
-        self._progress: Progress | None = None
-        self._task: TaskID | None = None
-
-    def __enter__(self) -> _Live:
-        if self.console.is_terminal:
-            self._progress = Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                TimeElapsedColumn(),
-                console=self.console,
-                transient=True,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task(self.verb, total=self.total)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def start(self, index: int, layer: str) -> OutputSink:
-        elapsed = self.clock() - self.started
-        headline = f"layer {index} of {self.total}: {self.verb} {layer}"
-        self.console.print(Text(f"▶ {headline} (elapsed {elapsed:.0f}s)", style="bold"))
-        if self._progress is not None and self._task is not None:
-            self._progress.update(self._task, description=headline, completed=index - 1)
-
-        prefix = f"{layer:>{self.width}} │ "
-
-        def sink(line: str) -> None:
-            self.console.print(Text.assemble((prefix, "dim"), line), soft_wrap=True)
-
-        return sink
-
-    def finish(self, row: LayerResult) -> None:
-        self.console.print(
-            Text.assemble(
-                "  ",
-                (row.status.value, row.status.style),
-                f" {row.layer} in {row.duration_s:.1f}s",
-                f": {row.note}" if row.note else "",
-            )
-        )
-
-
 class Orchestrator:
     """Runs the manifest's layers through an Engine on one stack of one target."""
 
@@ -234,7 +154,7 @@ class Orchestrator:
         target: Target,
         repo: GitRepo,
         manifest: Manifest = MANIFEST,
-        console: Console | None = None,
+        renderer: Renderer | None = None,
         build_dir: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -246,7 +166,8 @@ class Orchestrator:
         self.target = target
         self.repo = repo
         self.manifest = manifest
-        self.console = console or Console()
+        width = max(len(name) for name in manifest.order)
+        self.renderer = renderer or RichRenderer(layer_width=width, clock=clock)
         self.build_dir = build_dir or repo.root / "build"
         self.clock = clock
         self.sleep = sleep
@@ -257,10 +178,6 @@ class Orchestrator:
         # Outputs read during one operation: each read is several CLI calls on the real
         # engine. Cleared when an operation starts; refreshed after the layer's update.
         self._outputs: dict[str, dict[str, OutputValue]] = {}
-
-    def _live(self, verb: str, total: int) -> _Live:
-        width = max(len(name) for name in self.manifest.order)
-        return _Live(self.console, verb, total, self.clock, width)
 
     def _report(self, operation: str) -> RunReport:
         """A new report; also the start of an operation, so cached outputs are dropped."""
@@ -277,7 +194,7 @@ class Orchestrator:
         report.finished_at = _now()
         report.exit_code = exit_code
         path = report.save(self.build_dir)
-        print_report(self.console, report, path)
+        self.renderer.report(report, path)
         return report
 
     def _selection(self, layers: Sequence[str] | None) -> list[str]:
@@ -455,7 +372,7 @@ class Orchestrator:
         self._check_account(to_run)
         report = self._report("deploy_all")
         stopped_by: str | None = None
-        with self._live("deploy", len(to_run)) as live:
+        with self.renderer.progress("deploy", len(to_run)) as live:
             for name in order:
                 if name in carried:
                     report.layers.append(carried[name])
@@ -483,7 +400,7 @@ class Orchestrator:
         self.manifest.layer(layer)
         self._check_account([layer])
         report = self._report("deploy")
-        with self._live("deploy", 1) as live:
+        with self.renderer.progress("deploy", 1) as live:
             row = self._deploy_one(layer, live.start(1, layer), report.commit)
             live.finish(row)
         report.layers.append(row)
@@ -495,7 +412,7 @@ class Orchestrator:
         # Reported, not enforced: a preview changes nothing, and says what a deploy would meet.
         self._check_account(order, refuse=False)
         report = self._report("preview_all")
-        with self._live("preview", len(order)) as live:
+        with self.renderer.progress("preview", len(order)) as live:
             for index, name in enumerate(order, start=1):
                 waiting = [
                     up for up in self.manifest.layer(name).depends_on if not self._deployed(up)
@@ -545,7 +462,7 @@ class Orchestrator:
     def _destroy_sequence(self, report: RunReport, layers: Sequence[str]) -> None:
         """Destroy `layers` in the given (reverse) order, stopping at the first failure."""
         failed: str | None = None
-        with self._live("destroy", len(layers)) as live:
+        with self.renderer.progress("destroy", len(layers)) as live:
             for index, name in enumerate(layers, start=1):
                 if failed is not None:
                     report.layers.append(
@@ -666,7 +583,7 @@ class Orchestrator:
         current = next((r.commit for r in history if r.succeeded_update and r.commit), None)
         self._check_account([layer])
         report = self._report("rollback")
-        with self._live("roll back", 1) as live:
+        with self.renderer.progress("roll back", 1) as live:
             sink = live.start(1, layer)
             row = self._preflight(layer, promising, revision[:12])
             if row is None:
@@ -685,7 +602,7 @@ class Orchestrator:
         report.layers.append(row)
         return self._finish(report, self._exit_code(report))
 
-    def status(self) -> list[LayerStatus]:
+    def status(self) -> StatusView:
         """Per layer: the last update (whoever ran it) and its stale consumed keys."""
         self._outputs = {name: self.engine.outputs(name) for name in self.manifest.order}
         stale = find_stale(self.engine, self.manifest, self._outputs)
@@ -700,50 +617,19 @@ class Orchestrator:
                     stale=stale.get(name, []),
                 )
             )
-        return rows
+        return StatusView(self.stack, self.target.name, rows)
 
-    def print_status(self, rows: Sequence[LayerStatus]) -> None:
-        table = Table(title=f"status · stack {self.stack} · target {self.target.name}")
-        for column in ("layer", "deployed", "last update (UTC)", "operation", "commit", "stale"):
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            last = row.last
-            stale = "; ".join(str(key) for key in row.stale)
-            table.add_row(
-                row.layer,
-                "yes" if row.deployed else "no",
-                last.started_at.strftime("%Y-%m-%d %H:%M") if last else "-",
-                Text(f"{last.kind} {last.result}") if last else "-",
-                (last.commit or "unrecorded")[:12] if last else "-",
-                Text(f"stale: {stale}", style="yellow")
-                if stale
-                else ("up to date" if row.deployed else "-"),
-            )
-        self.console.print(table)
-        stale_layers = [row.layer for row in rows if row.stale]
-        if stale_layers:
-            self.console.print(
-                "Stale consumers read upstream values that have changed since: redeploy them "
-                f"in order (nox -s deploy -- {stale_layers[0]}), or run deploy_all.",
-                markup=False,
-            )
-
-    def print_outputs(self) -> None:
-        """Every layer's outputs in one table, secrets masked."""
-        table = Table(title=f"outputs · stack {self.stack} · target {self.target.name}")
-        for column in ("layer", "key", "value", "read by"):
-            table.add_column(column, overflow="fold")
+    def outputs(self) -> OutputsView:
+        """Every layer's outputs, secrets masked, with the layers that read each key."""
+        rows: list[OutputRow] = []
         for layer in self.manifest.layers:
             outputs = self.engine.outputs(layer.name)
             if not outputs:
-                table.add_row(layer.name, "-", Text("(not deployed)", style="dim"), "")
                 continue
             consumers = self.manifest.consumers_of(layer.name)
             for key in [*layer.outputs, *sorted(set(outputs) - set(layer.outputs))]:
                 value = outputs.get(key)
-                if value is None:
-                    table.add_row(layer.name, key, Text("(missing)", style="red"), "")
-                    continue
-                readers = [name for name, keys in consumers.items() if key in keys]
-                table.add_row(layer.name, key, Text(value.shown()), ", ".join(readers))
-        self.console.print(table)
+                readers = tuple(name for name, keys in consumers.items() if key in keys)
+                shown = value.shown() if value is not None else None
+                rows.append(OutputRow(layer.name, key, shown, readers if shown is not None else ()))
+        return OutputsView(self.stack, self.target.name, self.manifest.order, rows)

@@ -1,4 +1,5 @@
-"""The run report: one row per layer, printed as a rich table and saved as JSON under build/.
+"""What the orchestrator tells: the run report (one row per layer, saved as JSON under build/),
+the status of each layer and the outputs table. Data only: render.py draws it.
 
 The JSON is what `deploy_all --resume` reads back (the failed and skipped layers of the last
 run) and what CI keeps as an artifact. Its schema is `RunReport.to_json()`: the operation,
@@ -14,9 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from tooling.orchestrator.engine import UpdateRecord
 
 REPORT_FILES = {
     "deploy_all": "deploy-report.json",
@@ -42,26 +41,9 @@ class Status(StrEnum):
     DESTROYED = "destroyed"  # destroy removed its resources
     ABSENT = "absent"  # destroy: nothing deployed
 
-    @property
-    def style(self) -> str:
-        return _STYLES[self]
-
-
-_STYLES = {
-    Status.SUCCEEDED: "green",
-    Status.UNCHANGED: "dim",
-    Status.FAILED: "bold red",
-    Status.SKIPPED: "yellow",
-    Status.REFUSED: "red",
-    Status.CHANGES: "cyan",
-    Status.WAITING: "yellow",
-    Status.NOT_DEPLOYED: "cyan",
-    Status.DESTROYED: "magenta",
-    Status.ABSENT: "dim",
-}
 
 # Statuses of a layer whose engine operation ran (the others have no duration worth showing).
-_RAN = frozenset(
+RAN = frozenset(
     {Status.SUCCEEDED, Status.UNCHANGED, Status.FAILED, Status.CHANGES, Status.DESTROYED}
 )
 
@@ -172,56 +154,55 @@ def load_report(build_dir: Path, operation: str) -> RunReport | None:
     return RunReport.from_json(json.loads(path.read_text(encoding="utf-8")))
 
 
-def format_changes(changes: Mapping[str, int]) -> str:
-    """`create 3, update 1` (unchanged resources left out); `none` when nothing changes."""
-    if not changes:
-        return "-"
-    moved = [f"{op} {count}" for op, count in changes.items() if op != "same" and count]
-    return ", ".join(moved) if moved else "none"
+@dataclass(frozen=True)
+class StaleKey:
+    """A key a consumer read from an upstream whose value has changed (or is unknown) since."""
+
+    consumer: str
+    upstream: str
+    key: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.upstream}.{self.key} {self.reason}"
 
 
-def format_duration(seconds: float) -> str:
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes}m{rest:02d}s" if minutes else f"{seconds:.1f}s"
+@dataclass
+class LayerStatus:
+    layer: str
+    deployed: bool
+    last: UpdateRecord | None  # the newest entry of its history, whoever ran it
+    stale: list[StaleKey] = field(default_factory=list)
 
 
-def _note(row: LayerResult) -> str:
-    parts = [row.note] if row.note else []
-    if row.retried:
-        parts.append(f"retried once after {row.retried}")
-    if row.outputs_changed:
-        parts.append(f"outputs changed: {', '.join(row.outputs_changed)}")
-    if row.carried_over:
-        parts.append("from the previous run")
-    return "; ".join(parts)
+@dataclass(frozen=True)
+class StatusView:
+    """`status`: per layer, its last update and the consumed keys that went stale."""
+
+    stack: str
+    target: str
+    layers: list[LayerStatus]
+
+    @property
+    def stale_layers(self) -> list[str]:
+        return [row.layer for row in self.layers if row.stale]
 
 
-def render(report: RunReport) -> Table:
-    """The report as a rich table."""
-    commit = (report.commit or "no commit")[:12]
-    table = Table(
-        title=f"{report.operation} · stack {report.stack} · target {report.target} · {commit}",
-        title_justify="left",
-    )
-    table.add_column("#", justify="right")
-    table.add_column("layer")
-    table.add_column("result")
-    table.add_column("duration", justify="right")
-    table.add_column("resource changes")
-    table.add_column("note", overflow="fold")
-    for index, row in enumerate(report.layers, start=1):
-        table.add_row(
-            str(index),
-            row.layer,
-            f"[{row.status.style}]{row.status.value}[/]",
-            format_duration(row.duration_s) if row.status in _RAN and not row.carried_over else "-",
-            format_changes(row.resource_changes),
-            Text(_note(row)),
-        )
-    return table
+@dataclass(frozen=True)
+class OutputRow:
+    """One output of one layer; `shown` is None when a promised key is missing."""
+
+    layer: str
+    key: str
+    shown: str | None
+    readers: tuple[str, ...] = ()
 
 
-def print_report(console: Console, report: RunReport, path: Path | None) -> None:
-    console.print(render(report))
-    if path is not None:
-        console.print(f"Report: {path} (exit code {report.exit_code})", markup=False)
+@dataclass(frozen=True)
+class OutputsView:
+    """`outputs`: every layer's outputs (secrets masked); a layer without rows is not deployed."""
+
+    stack: str
+    target: str
+    layers: tuple[str, ...]
+    rows: list[OutputRow]
