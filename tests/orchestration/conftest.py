@@ -18,6 +18,7 @@ from rich.console import Console
 
 from shared.manifest import MANIFEST, REPO_ROOT, Manifest
 from tooling.gitrepo import GitRepo
+from tooling.orchestrator.fingerprint import RepoSources
 from tooling.orchestrator.memory import InMemoryEngine
 from tooling.orchestrator.orchestrator import Orchestrator
 from tooling.orchestrator.render import RichRenderer
@@ -78,6 +79,8 @@ def harness(tmp_path: Path) -> HarnessFactory:
             renderer=RichRenderer(console),
             build_dir=build_dir,
             sleep=sleeps.append,
+            # A test's own repository is fingerprinted as it is; the real one as simulated.
+            sources=RepoSources(repo) if repo is not None else memory.sources,
         )
         return Harness(memory, orchestrator, console, build_dir, sleeps)
 

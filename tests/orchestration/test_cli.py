@@ -91,7 +91,7 @@ def test_the_exit_code_scheme_is_the_documented_one() -> None:
 def test_deploy_all_exit_codes_ok_then_failed(run: Run) -> None:
     assert run("deploy-all") == ExitCode.OK
     run.engine.fail("api", "error: BadRequestException")
-    assert run("deploy_all") == ExitCode.FAILED
+    assert run("deploy_all", "--force") == ExitCode.FAILED
     report = json.loads((run.root / "build" / "deploy-report.json").read_text())
     assert report["exit_code"] == 1
     assert "deploy_all · stack local · target local" in run.stdout

@@ -222,11 +222,12 @@ def test_deploy_of_one_layer_runs_only_that_layer(harness: HarnessFactory) -> No
     h.orchestrator.deploy_all()
     h.engine.calls.clear()
 
-    report = h.orchestrator.deploy("api")
+    report = h.orchestrator.deploy("api", force=True)
 
     assert h.engine.operations("up") == [("up", "api")]
     assert report.statuses() == {"api": "unchanged"}
     assert report.exit_code == ExitCode.OK
+    assert report.result("api").reason == "forced (--force)"
 
 
 def test_deploy_all_with_a_selection_refuses_a_layer_whose_upstream_is_missing(

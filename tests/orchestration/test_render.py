@@ -13,6 +13,7 @@ from tooling.gitrepo import GitRepo
 from tooling.orchestrator.engine import OutputSink
 from tooling.orchestrator.memory import InMemoryEngine
 from tooling.orchestrator.orchestrator import Orchestrator
+from tooling.orchestrator.plan import Plan
 from tooling.orchestrator.render import RunProgress, report_table
 from tooling.orchestrator.report import (
     LayerResult,
@@ -45,6 +46,9 @@ class RecordingRenderer:
     def finish(self, row: LayerResult) -> None:
         self.events.append(f"finish {row.layer} {row.status.value}")
 
+    def plan(self, plan: Plan) -> None:
+        self.events.append(f"plan {' '.join(plan.considered)}")
+
     def report(self, report: RunReport, path: Path | None) -> None:
         self.reports.append(report)
 
@@ -69,6 +73,7 @@ def test_a_run_is_handed_to_the_renderer_layer_by_layer(tmp_path: Path) -> None:
     orchestrator.deploy_all(["security", "storage"])
 
     assert renderer.events == [
+        "plan security storage",
         "begin deploy 2",
         "start 1 security",
         "finish security succeeded",

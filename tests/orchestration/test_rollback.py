@@ -191,4 +191,4 @@ def test_a_deploy_from_an_edited_checkout_says_so_in_its_message(
     (small_repo.root / "scratch.txt").write_text("work in progress\n", encoding="utf-8")
     assert h.orchestrator.deploy("security").exit_code == ExitCode.OK
     (call,) = [call for call in engine.calls if call.operation == "up"]
-    assert call.message.endswith(f"commit={commit} with uncommitted changes")
+    assert f"commit={commit} with uncommitted changes; fingerprint=" in call.message

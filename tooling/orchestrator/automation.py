@@ -526,6 +526,25 @@ class AutomationEngine:
                 )
             return records
 
+    def configuration(self, layer: str) -> dict[str, object]:
+        """The committed settings file's `config` (and `environment`, the ESC environments it
+        imports, by name) when the target keeps none of its own, then what the target adds.
+        Read from the file, not `pulumi config`: a secret stays its ciphertext, and asking the
+        CLI would decrypt it. (A private workspace's settings are the target's, which the
+        target re-encrypts on each run, so only the target's values count there.)"""
+        config: dict[str, object] = {}
+        if not self.target.creates_stacks:
+            settings = self.work_dir(layer) / f"Pulumi.{self.stack}.yaml"
+            if settings.exists():
+                document = yaml.safe_load(settings.read_text(encoding="utf-8")) or {}
+                config.update(document.get("config") or {})
+                if document.get("environment"):
+                    config["(environment)"] = document["environment"]
+        for key, entry in self.target.stack_config(self.manifest.layer(layer)).items():
+            # A target's secret is held only in memory here: it enters as a marker.
+            config[key] = "(secret)" if entry.secret else entry.value
+        return config
+
     def consumed_values(self, layer: str) -> dict[str, dict[str, ConsumedValue]]:
         """Read from the StackReference resources in the layer's state: Pulumi records there
         every upstream output as the layer's last update saw it, whoever ran that update."""

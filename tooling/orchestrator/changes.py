@@ -21,17 +21,26 @@ def _under(path: str, declared: str) -> bool:
     return path.startswith(declared) if declared.endswith("/") else path == declared
 
 
+def touching(paths: Iterable[str], manifest: Manifest = MANIFEST) -> dict[str, list[str]]:
+    """Layer -> the changed files under its own code paths or the shared paths, sorted."""
+    files: dict[str, list[str]] = {}
+    for path in sorted(set(paths)):
+        if any(_under(path, shared) for shared in SHARED_PATHS):
+            reached = list(manifest.order)
+        else:
+            reached = [
+                layer.name
+                for layer in manifest.layers
+                if any(_under(path, declared) for declared in layer.code_paths)
+            ]
+        for name in reached:
+            files.setdefault(name, []).append(path)
+    return files
+
+
 def touched_layers(paths: Iterable[str], manifest: Manifest = MANIFEST) -> tuple[str, ...]:
     """The layers the changed `paths` touch, with everything downstream, in manifest order."""
-    direct: set[str] = set()
-    for path in paths:
-        if any(_under(path, shared) for shared in SHARED_PATHS):
-            return manifest.order
-        direct.update(
-            layer.name
-            for layer in manifest.layers
-            if any(_under(path, declared) for declared in layer.code_paths)
-        )
+    direct = set(touching(paths, manifest))
     affected = set(direct)
     for name in direct:
         affected.update(manifest.downstream_of(name))

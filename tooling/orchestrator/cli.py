@@ -55,6 +55,8 @@ PreflightFactory = Callable[[Target, str, Console, Path], Preflight]
 
 # The stack name becomes part of every physical name (see README): keep the same rule.
 STACK_NAME = re.compile(r"^[a-z0-9-]{1,12}$")
+# What `--affected` compares with when given no REF: the branch changes are merged into.
+DEFAULT_AFFECTED_BASE = "main"
 # A base commit of all zeros is what GitHub sends for the first push of a branch.
 NULL_COMMIT = re.compile(r"^0+$")
 
@@ -127,6 +129,14 @@ def _skip_preflight_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _force_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="run every selected layer, even one whose fingerprint equals its last update's",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tooling.orchestrator",
@@ -145,16 +155,31 @@ def build_parser() -> argparse.ArgumentParser:
         aliases = [alias] if alias != name else []
         return commands.add_parser(name, aliases=aliases, parents=[common], help=help_text)
 
-    deploy_all = add("deploy-all", "deploy every layer in order, fail-fast, with a report")
-    deploy_all.add_argument(
+    deploy_all = add(
+        "deploy-all",
+        "deploy every layer in order, fail-fast, skipping the layers whose fingerprint is "
+        "unchanged, with a report",
+    )
+    selection = deploy_all.add_mutually_exclusive_group()
+    selection.add_argument(
         "--resume", action="store_true", help="re-run the failed and skipped layers of the last run"
     )
-    deploy_all.add_argument("--layers", nargs="+", choices=layers, help="only these layers")
+    selection.add_argument("--layers", nargs="+", choices=layers, help="only these layers")
+    selection.add_argument(
+        "--affected",
+        nargs="?",
+        const=DEFAULT_AFFECTED_BASE,
+        metavar="REF",
+        help="only the layers whose declared paths differ between the merge base of REF "
+        f"(default {DEFAULT_AFFECTED_BASE}) and the working tree, and their downstream",
+    )
+    _force_option(deploy_all)
     _skip_preflight_option(deploy_all)
     deploy_all.set_defaults(run=_deploy_all)
 
-    deploy = add("deploy", "deploy one layer")
+    deploy = add("deploy", "deploy one layer (skipped when its fingerprint is unchanged)")
     deploy.add_argument("layer", choices=layers)
+    _force_option(deploy)
     _skip_preflight_option(deploy)
     deploy.set_defaults(run=_deploy)
 
@@ -203,13 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _deploy_all(orchestrator: Orchestrator, args: argparse.Namespace) -> int:
-    if args.resume and args.layers:
-        raise UnavailableError("--resume re-runs what the last run left; it takes no --layers.")
-    return orchestrator.deploy_all(args.layers, resume=args.resume).exit_code
+    return orchestrator.deploy_all(
+        args.layers, resume=args.resume, affected=args.affected, force=args.force
+    ).exit_code
 
 
 def _deploy(orchestrator: Orchestrator, args: argparse.Namespace) -> int:
-    return orchestrator.deploy(args.layer).exit_code
+    return orchestrator.deploy(args.layer, force=args.force).exit_code
 
 
 def _preview_all(orchestrator: Orchestrator, args: argparse.Namespace) -> int:

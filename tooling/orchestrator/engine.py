@@ -179,3 +179,8 @@ class Engine(Protocol):
     def consumed_values(self, layer: str) -> dict[str, dict[str, ConsumedValue]]:
         """upstream layer -> output key -> the value this layer's last update read."""
         ...
+
+    def configuration(self, layer: str) -> dict[str, object]:
+        """The configuration the layer's next update runs with, as stored: a secret value as
+        its ciphertext (never decrypted). Part of the layer's fingerprint."""
+        ...

@@ -11,12 +11,14 @@ layer's operation, permanently or transiently, and to export a different set of 
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from shared.manifest import MANIFEST, Manifest
+from shared.manifest import MANIFEST, Layer, Manifest
 from tooling.orchestrator.engine import (
     ConsumedValue,
     EngineError,
@@ -64,6 +66,12 @@ class InMemoryEngine:
         self.programs: dict[str, dict[str, OutputValue]] = {}
         # layer -> the __main__.py text an update ran from program_dir (a rollback worktree).
         self.program_snapshots: dict[str, str] = {}
+        # layer -> its stack's configuration (what `pulumi config set` would have stored).
+        self.config: dict[str, dict[str, object]] = {}
+        # Seconds every update takes, slept for real (the orchestration benchmark's engine).
+        self.update_seconds = 0.0
+        # The repository the programs come from, as fingerprints see it (set_program edits it).
+        self.sources = SimulatedSources()
         self._clock = EPOCH
 
     def fail(self, layer: str, detail: str, *, times: int = 1, operation: str = "update") -> None:
@@ -74,10 +82,15 @@ class InMemoryEngine:
     def set_program(
         self, layer: str, outputs: Mapping[str, object], *, secret: tuple[str, ...] = ()
     ) -> None:
-        """Make the layer's program export `outputs` from now on."""
+        """Make the layer's program export `outputs` from now on: its code changed."""
+        self.sources.edit(layer)
         self.programs[layer] = {
             key: OutputValue(value, key in secret) for key, value in outputs.items()
         }
+
+    def set_config(self, layer: str, key: str, value: object) -> None:
+        """What `pulumi config set key value` does to the layer's stack."""
+        self.config.setdefault(layer, {})[key] = value
 
     def init_stack(self, layer: str) -> None:
         """A stack its owner created by hand (`pulumi stack init`), with nothing deployed."""
@@ -167,6 +180,8 @@ class InMemoryEngine:
                 encoding="utf-8"
             )
         on_output(f"Updating ({self.stack})")
+        if self.update_seconds:
+            time.sleep(self.update_seconds)
         try:
             self._maybe_fail(layer, "update")
         except EngineError:
@@ -227,6 +242,10 @@ class InMemoryEngine:
         stack = self.stacks.get(layer)
         return list(stack.history) if stack else []
 
+    def configuration(self, layer: str) -> dict[str, object]:
+        self.calls.append(Call("configuration", layer))
+        return dict(self.config.get(layer, {}))
+
     def consumed_values(self, layer: str) -> dict[str, dict[str, ConsumedValue]]:
         self.calls.append(Call("consumed_values", layer))
         stack = self.stacks.get(layer)
@@ -237,3 +256,35 @@ class InMemoryEngine:
     def operations(self, *kinds: str) -> list[tuple[str, str]]:
         """(operation, layer) of the recorded calls of the given kinds, in call order."""
         return [(call.operation, call.layer) for call in self.calls if call.operation in kinds]
+
+
+class SimulatedSources:
+    """`Sources` (fingerprint.py) for the in-memory engine: each layer's code and archives
+    and the pins are a version number that `edit` and `bump_pins` advance, as editing the
+    layer's files, rebuilding its archives or bumping constraints.txt would."""
+
+    def __init__(self) -> None:
+        self.code_versions: dict[str, int] = {}
+        self.archive_versions: dict[str, int] = {}
+        self.pins_version = 0
+
+    def edit(self, layer: str, *, archives: bool = False) -> None:
+        self.code_versions[layer] = self.code_versions.get(layer, 0) + 1
+        if archives:
+            self.archive_versions[layer] = self.archive_versions.get(layer, 0) + 1
+
+    def bump_pins(self) -> None:
+        self.pins_version += 1
+
+    def code(self, layer: Layer) -> str:
+        return _digest(f"code {layer.name} {self.code_versions.get(layer.name, 0)}")
+
+    def archives(self, layer: Layer) -> str:
+        return _digest(f"archives {layer.name} {self.archive_versions.get(layer.name, 0)}")
+
+    def pins(self) -> str:
+        return _digest(f"pins {self.pins_version}")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -40,6 +40,15 @@ from tooling.orchestrator.engine import (
     UpdateResult,
     has_changes,
 )
+from tooling.orchestrator.fingerprint import (
+    Fingerprint,
+    RepoSources,
+    Sources,
+    Unfingerprintable,
+    decide,
+)
+from tooling.orchestrator.fingerprint import fingerprint as layer_fingerprint
+from tooling.orchestrator.plan import Affected, Intent, Plan, plan_deploy
 from tooling.orchestrator.render import Renderer, RichRenderer
 from tooling.orchestrator.report import (
     BLOCKING,
@@ -160,6 +169,7 @@ class Orchestrator:
         sleep: Callable[[float], None] = time.sleep,
         retry_delay_s: float = RETRY_DELAY_S,
         preflight: Preflight | None = None,
+        sources: Sources | None = None,
     ) -> None:
         self.engine = engine
         self.stack = stack
@@ -175,6 +185,8 @@ class Orchestrator:
         # Checks of the tools, login and account before the given layers are deployed
         # (tooling/preflight); with refuse=True a failed check raises RefusedError.
         self.preflight = preflight
+        # What a layer's fingerprint reads from the repository and the installed pins.
+        self.sources = sources or RepoSources(repo)
         # Outputs read during one operation: each read is several CLI calls on the real
         # engine. Cleared when an operation starts; refreshed after the layer's update.
         self._outputs: dict[str, dict[str, OutputValue]] = {}
@@ -286,11 +298,14 @@ class Orchestrator:
         operation: str,
         sink: OutputSink,
         program_dir: Path | None = None,
+        fingerprint: Fingerprint | None = None,
     ) -> LayerResult:
         """Run the update (retrying a transient failure once) and check the promised keys."""
         started = self.clock()
         before = self._outputs_of(layer)
         message = self._message(operation, layer, commit, from_worktree=program_dir is not None)
+        if fingerprint is not None:
+            message = f"{message}; {fingerprint.message_fields()}"
         retried: str | None = None
         result: UpdateResult | None = None
         while result is None:
@@ -336,18 +351,54 @@ class Orchestrator:
             )
         return row
 
-    def _deploy_one(self, layer: str, sink: OutputSink, commit: str | None) -> LayerResult:
+    def fingerprint(self, layer: str) -> Fingerprint | Unfingerprintable:
+        """The layer's fingerprint now: its code, archives, stack configuration, the values it
+        consumes (as its upstream stacks hold them now) and the pins (fingerprint.py)."""
+        spec = self.manifest.layer(layer)
+        upstream = {name: self._outputs_of(name) for name in spec.depends_on}
+        return layer_fingerprint(spec, self.sources, self.engine.configuration(layer), upstream)
+
+    def _deploy_one(
+        self, layer: str, sink: OutputSink, commit: str | None, *, force: bool, why: str
+    ) -> LayerResult:
         refused = self._preflight(layer, self.manifest, (commit or "the working tree")[:12])
         if refused is not None:
+            refused.ran = False
             return refused
-        return self._update(
-            layer, promising=self.manifest, commit=commit, operation="deploy", sink=sink
+        current = self.fingerprint(layer)
+        decision = decide(current, self.engine.history(layer), force=force)
+        recorded = current.digest if isinstance(current, Fingerprint) else None
+        if not decision.run:
+            return LayerResult(
+                layer,
+                Status.UNCHANGED,
+                reason=f"{decision.reason}; {why}" if why else decision.reason,
+                ran=False,
+                fingerprint=recorded,
+                commit=commit,
+            )
+        row = self._update(
+            layer,
+            promising=self.manifest,
+            commit=commit,
+            operation="deploy",
+            sink=sink,
+            fingerprint=current if isinstance(current, Fingerprint) else None,
         )
+        row.reason = decision.reason
+        row.fingerprint = recorded if row.status is not Status.FAILED else None
+        return row
 
-    def deploy_all(self, layers: Sequence[str] | None = None, *, resume: bool = False) -> RunReport:
-        """Every (selected) layer in order, fail-fast; with `resume`, what the last run left."""
-        order = self._selection(layers)
-        carried: dict[str, LayerResult] = {}
+    def plan(
+        self,
+        layers: Sequence[str] | None = None,
+        *,
+        resume: bool = False,
+        affected: str | None = None,
+        force: bool = False,
+    ) -> Plan:
+        """What a deploy_all will walk through and why (see plan.py); reads no stack."""
+        last: RunReport | None = None
         if resume:
             last = load_report(self.build_dir, "deploy_all")
             if last is None:
@@ -361,19 +412,54 @@ class Orchestrator:
                     f"{last.target!r}; pass --stack {last.stack} --target {last.target} to "
                     "resume it"
                 )
-            order = [row.layer for row in last.layers]
+        change: Affected | None = None
+        if affected is not None:
+            try:
+                change = Affected(affected, tuple(self.repo.changed_in_working_tree(affected)))
+            except GitError as error:
+                raise RefusedError(
+                    f"--affected {affected}: cannot compare the working tree with {affected!r} "
+                    f"({error}); name a branch or commit this clone has, for example "
+                    "--affected origin/main"
+                ) from None
+        return plan_deploy(
+            self.manifest,
+            stack=self.stack,
+            target=self.target.name,
+            layers=layers,
+            affected=change,
+            resume=last,
+            force=force,
+        )
+
+    def deploy_all(
+        self,
+        layers: Sequence[str] | None = None,
+        *,
+        resume: bool = False,
+        affected: str | None = None,
+        force: bool = False,
+    ) -> RunReport:
+        """The planned layers in order, fail-fast; each runs only when its fingerprint changed
+        (or with `force`); with `resume`, what the last run left."""
+        plan = self.plan(layers, resume=resume, affected=affected, force=force)
+        self.renderer.plan(plan)
+        carried: dict[str, LayerResult] = {}
+        if resume:
+            last = load_report(self.build_dir, "deploy_all")
+            assert last is not None  # plan() refused otherwise
             carried = {
                 row.layer: LayerResult.from_json({**row.to_json(), "carried_over": True})
                 for row in last.layers
-                # What stopped the last run, or was stopped by it, runs again.
-                if row.status not in BLOCKING
+                if row.layer in plan.with_intent(Intent.CARRIED)
             }
-        to_run = [name for name in order if name not in carried]
+        to_run = plan.with_intent(Intent.DEPLOY)
+        reasons = {row.layer: row.reason for row in plan.layers}
         self._check_account(to_run)
         report = self._report("deploy_all")
         stopped_by: str | None = None
         with self.renderer.progress("deploy", len(to_run)) as live:
-            for name in order:
+            for name in plan.considered:
                 if name in carried:
                     report.layers.append(carried[name])
                     continue
@@ -381,7 +467,8 @@ class Orchestrator:
                     report.layers.append(self._skipped(name, stopped_by))
                     continue
                 sink = live.start(to_run.index(name) + 1, name)
-                row = self._deploy_one(name, sink, report.commit)
+                why = reasons[name] if affected is not None else ""
+                row = self._deploy_one(name, sink, report.commit, force=force, why=why)
                 live.finish(row)
                 report.layers.append(row)
                 if row.status in BLOCKING:
@@ -393,15 +480,16 @@ class Orchestrator:
             note = f"dependency {stopped_by} failed"
         else:
             note = f"not run: the run stopped when {stopped_by} failed"
-        return LayerResult(layer, Status.SKIPPED, note=note)
+        return LayerResult(layer, Status.SKIPPED, note=note, ran=False)
 
-    def deploy(self, layer: str) -> RunReport:
-        """One layer; refused while an upstream layer was never deployed."""
+    def deploy(self, layer: str, *, force: bool = False) -> RunReport:
+        """One layer, unless its fingerprint is unchanged (or with `force`); refused while an
+        upstream layer was never deployed."""
         self.manifest.layer(layer)
         self._check_account([layer])
         report = self._report("deploy")
         with self.renderer.progress("deploy", 1) as live:
-            row = self._deploy_one(layer, live.start(1, layer), report.commit)
+            row = self._deploy_one(layer, live.start(1, layer), report.commit, force=force, why="")
             live.finish(row)
         report.layers.append(row)
         return self._finish(report, self._exit_code(report))

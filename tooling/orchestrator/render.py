@@ -20,6 +20,7 @@ from rich.text import Text
 
 from shared.manifest import MANIFEST
 from tooling.orchestrator.engine import OutputSink
+from tooling.orchestrator.plan import Intent, Plan
 from tooling.orchestrator.report import (
     RAN,
     LayerResult,
@@ -58,6 +59,8 @@ class Renderer(Protocol):
         """Entered for the length of a run."""
         ...
 
+    def plan(self, plan: Plan) -> None: ...
+
     def report(self, report: RunReport, path: Path | None) -> None: ...
 
     def status(self, view: StatusView) -> None: ...
@@ -81,6 +84,8 @@ def format_duration(seconds: float) -> str:
 def row_note(row: LayerResult) -> str:
     """The row's note with why it retried, which outputs changed and whether it was carried."""
     parts = [row.note] if row.note else []
+    if row.reason:
+        parts.insert(0, f"{'ran' if row.ran else 'not run'}: {row.reason}")
     if row.retried:
         parts.append(f"retried once after {row.retried}")
     if row.outputs_changed:
@@ -108,9 +113,33 @@ def report_table(report: RunReport) -> Table:
             str(index),
             row.layer,
             Text(row.status.value, style=STATUS_STYLES[row.status]),
-            format_duration(row.duration_s) if row.status in RAN and not row.carried_over else "-",
+            format_duration(row.duration_s)
+            if row.status in RAN and row.ran and not row.carried_over
+            else "-",
             format_changes(row.resource_changes),
             Text(row_note(row)),
+        )
+    return table
+
+
+INTENT_STYLES: Mapping[Intent, str] = {
+    Intent.DEPLOY: "bold",
+    Intent.CARRIED: "dim",
+    Intent.NOT_SELECTED: "dim",
+}
+
+
+def plan_table(plan: Plan) -> Table:
+    forced = " · --force" if plan.force else ""
+    table = Table(
+        title=f"plan · {plan.operation} · stack {plan.stack} · target {plan.target}{forced}",
+        title_justify="left",
+    )
+    for column in ("layer", "intent", "why"):
+        table.add_column(column, overflow="fold")
+    for row in plan.layers:
+        table.add_row(
+            row.layer, Text(row.intent.value, style=INTENT_STYLES[row.intent]), row.reason
         )
     return table
 
@@ -237,6 +266,9 @@ class RichRenderer:
             progress.bar = bar
             progress.task = bar.add_task(verb, total=total)
             yield progress
+
+    def plan(self, plan: Plan) -> None:
+        self.console.print(plan_table(plan))
 
     def report(self, report: RunReport, path: Path | None) -> None:
         self.console.print(report_table(report))

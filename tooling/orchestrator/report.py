@@ -68,6 +68,12 @@ class LayerResult:
     commit: str | None = None
     # True when the row is copied from the previous report by --resume (the layer did not run).
     carried_over: bool = False
+    # Why a deploy ran the layer or left it alone (fingerprint.py); empty for other operations.
+    reason: str = ""
+    # Whether the engine ran for this layer (False: skipped by its fingerprint, or refused).
+    ran: bool = True
+    # The fingerprint recorded with the update (or matched by the skip), in full.
+    fingerprint: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -89,6 +95,9 @@ class LayerResult:
             outputs_changed=[str(key) for key in data.get("outputs_changed") or []],
             commit=data.get("commit"),
             carried_over=bool(data.get("carried_over", False)),
+            reason=str(data.get("reason", "")),
+            ran=bool(data.get("ran", True)),
+            fingerprint=data.get("fingerprint"),
         )
 
 
