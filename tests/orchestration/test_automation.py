@@ -5,6 +5,7 @@ tested against the CLI double (test_automation_cli.py)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import urllib.error
@@ -93,12 +94,21 @@ def test_local_target_environment_backend_and_passphrase(tmp_path: Path) -> None
     assert storage["serverless-storage:force_destroy"] == "true"
 
 
-def test_a_rollback_program_imports_the_shared_package_of_its_worktree(tmp_path: Path) -> None:
+def test_a_rollback_program_imports_the_shared_package_of_its_worktree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The engine appends an inherited PYTHONPATH (a run from a worktree sets one): start clean.
+    monkeypatch.delenv("PYTHONPATH", raising=False)
     engine = local_engine(tmp_path)
     program_dir = tmp_path / "worktree" / "stacks" / "api"
     env = engine.environment(program_dir)
     assert env["PYTHONPATH"] == str(tmp_path / "worktree")
     assert "PYTHONPATH" not in engine.environment()
+    # An inherited PYTHONPATH still comes after the worktree's.
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    assert engine.environment(program_dir)["PYTHONPATH"] == os.pathsep.join(
+        [str(tmp_path / "worktree"), "/elsewhere"]
+    )
 
 
 def cloud_login(
