@@ -190,6 +190,9 @@ class Orchestrator:
         # Outputs read during one operation: each read is several CLI calls on the real
         # engine. Cleared when an operation starts; refreshed after the layer's update.
         self._outputs: dict[str, dict[str, OutputValue]] = {}
+        # The report of the latest finished operation: what a caller running several
+        # environments collects, since a command returns only its exit code.
+        self.last_report: RunReport | None = None
 
     def _report(self, operation: str) -> RunReport:
         """A new report; also the start of an operation, so cached outputs are dropped."""
@@ -206,6 +209,7 @@ class Orchestrator:
         report.finished_at = _now()
         report.exit_code = exit_code
         path = report.save(self.build_dir)
+        self.last_report = report
         self.renderer.report(report, path)
         return report
 

@@ -23,6 +23,8 @@ from tooling.orchestrator.engine import OutputSink
 from tooling.orchestrator.plan import Intent, Plan
 from tooling.orchestrator.report import (
     RAN,
+    CombinedReport,
+    EnvironmentResult,
     LayerResult,
     OutputsView,
     RunReport,
@@ -66,6 +68,12 @@ class Renderer(Protocol):
     def status(self, view: StatusView) -> None: ...
 
     def outputs(self, view: OutputsView) -> None: ...
+
+
+class CombinedRenderer(Protocol):
+    """Draws the combined report of a run over several environments (environments.py)."""
+
+    def environments(self, report: CombinedReport, path: Path | None) -> None: ...
 
 
 def format_changes(changes: Mapping[str, int]) -> str:
@@ -179,6 +187,69 @@ def outputs_table(view: OutputsView) -> Table:
     return table
 
 
+# What an environment's exit code means (ExitCode, orchestrator.py), in the combined table.
+EXIT_MEANINGS: Mapping[int, str] = {
+    0: "ok",
+    1: "failed",
+    2: "could not start",
+    3: "refused",
+    4: "changes",
+}
+EXIT_STYLES: Mapping[int, str] = {0: "green", 1: "bold red", 2: "red", 3: "red", 4: "cyan"}
+
+
+def environment_note(result: EnvironmentResult) -> str:
+    """Why an environment stopped: its refusal or error, else its first failed or refused
+    layer with that layer's note."""
+    if result.problem:
+        return result.problem
+    if result.report is None:
+        return ""
+    for row in result.report.layers:
+        if row.status in (Status.FAILED, Status.REFUSED) and not row.carried_over:
+            return f"{row.layer} {row.status.value}: {row.note}"
+    return ""
+
+
+def combined_table(report: CombinedReport) -> Table:
+    """One row per environment: its exit code, each layer's result, what ran, how long."""
+    commit = (report.commit or "no commit")[:12]
+    table = Table(
+        title=(
+            f"{report.operation} · {len(report.environments)} environments · target "
+            f"{report.target} · {commit} · concurrency {report.concurrency}"
+        ),
+        title_justify="left",
+    )
+    table.add_column("stack")
+    table.add_column("exit")
+    for layer in report.layers:
+        table.add_column(layer)
+    table.add_column("engine ran", justify="right")
+    table.add_column("duration", justify="right")
+    table.add_column("note", overflow="fold")
+    for result in report.environments:
+        rows = {row.layer: row for row in result.report.layers} if result.report else {}
+        cells = [
+            Text(rows[layer].status.value, style=STATUS_STYLES[rows[layer].status])
+            if layer in rows
+            else Text("-", style="dim")
+            for layer in report.layers
+        ]
+        table.add_row(
+            result.stack,
+            Text(
+                f"{result.exit_code} {EXIT_MEANINGS.get(result.exit_code, '')}".strip(),
+                style=EXIT_STYLES.get(result.exit_code, ""),
+            ),
+            *cells,
+            str(len(result.engine_ran)),
+            format_duration(result.duration_s),
+            Text(environment_note(result)),
+        )
+    return table
+
+
 class _ConsoleProgress:
     """A header per layer (i of n, elapsed), engine lines prefixed with the layer, and on a
     terminal a spinner with the run's elapsed time."""
@@ -286,3 +357,12 @@ class RichRenderer:
 
     def outputs(self, view: OutputsView) -> None:
         self.console.print(outputs_table(view))
+
+    def environments(self, report: CombinedReport, path: Path | None) -> None:
+        self.console.print(combined_table(report))
+        if path is not None:
+            self.console.print(
+                f"Combined report: {path} (exit code {report.exit_code}); each environment's "
+                f"own report is in {path.parent}/<stack>/",
+                markup=False,
+            )

@@ -215,3 +215,91 @@ class OutputsView:
     target: str
     layers: tuple[str, ...]
     rows: list[OutputRow]
+
+
+# The combined report of a run over several environments (environments.py), in the directory
+# that holds each environment's own build directory.
+COMBINED_REPORT_FILES = {
+    "deploy_all": "combined-deploy-report.json",
+    "preview_all": "combined-preview-report.json",
+}
+
+
+@dataclass
+class EnvironmentResult:
+    """One environment (a stack name shared by every layer) of a run over several."""
+
+    stack: str
+    exit_code: int
+    duration_s: float = 0.0
+    # Its own run report; None when it stopped before writing one (refused, could not start).
+    report: RunReport | None = None
+    report_path: str | None = None
+    # Why it stopped outside its report (the refusal or the error), else empty.
+    problem: str = ""
+
+    @property
+    def engine_ran(self) -> list[str]:
+        """The layers whose engine operation ran in this run (not skipped, refused or carried)."""
+        if self.report is None:
+            return []
+        return [
+            row.layer
+            for row in self.report.layers
+            if row.ran and not row.carried_over and row.status in RAN
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "exit_code": self.exit_code,
+            "duration_s": round(self.duration_s, 2),
+            "problem": self.problem,
+            "engine_ran": self.engine_ran,
+            "report_path": self.report_path,
+            "report": self.report.to_json() if self.report is not None else None,
+        }
+
+
+@dataclass
+class CombinedReport:
+    """Everything a run over several environments did: each environment's exit code and its
+    own report, and the exit code of the whole run (the worst, see environments.py)."""
+
+    operation: str
+    target: str
+    commit: str | None
+    concurrency: int
+    # The layer columns of the combined table, in manifest order.
+    layers: tuple[str, ...]
+    started_at: str
+    finished_at: str = ""
+    duration_s: float = 0.0
+    exit_code: int = 0
+    environments: list[EnvironmentResult] = field(default_factory=list)
+
+    def environment(self, stack: str) -> EnvironmentResult:
+        for result in self.environments:
+            if result.stack == stack:
+                return result
+        raise KeyError(stack)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "operation": self.operation,
+            "target": self.target,
+            "commit": self.commit,
+            "concurrency": self.concurrency,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration_s": round(self.duration_s, 2),
+            "exit_code": self.exit_code,
+            "stacks": [result.stack for result in self.environments],
+            "environments": [result.to_json() for result in self.environments],
+        }
+
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / COMBINED_REPORT_FILES[self.operation]
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+        return path
