@@ -11,11 +11,13 @@ Exit codes (ExitCode in orchestrator.py):
     3  refused by a guard: contract, upstream never deployed, downstream still deployed,
        --yes missing off the local target, nothing to resume
     4  preview-all only: no error, and some layer would change or waits on an upstream
+With --stacks, the worst of the environments' codes: 1, then 2, 3, 4, 0 (environments.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -28,9 +30,15 @@ from shared.manifest import MANIFEST, REPO_ROOT
 from tooling.gitrepo import GitError, GitRepo
 from tooling.orchestrator.changes import touched_layers
 from tooling.orchestrator.engine import Engine
+from tooling.orchestrator.environments import (
+    DEFAULT_CONCURRENCY,
+    add_options,
+    requested_stacks,
+    run_environments,
+)
 from tooling.orchestrator.graph import FORMATS, render_graph
 from tooling.orchestrator.orchestrator import ExitCode, Orchestrator, Preflight
-from tooling.orchestrator.render import RichRenderer
+from tooling.orchestrator.render import Renderer, RichRenderer
 from tooling.orchestrator.targets import (
     LOCAL_STACK,
     TARGETS,
@@ -77,14 +85,17 @@ def run_preflight_for(
     repo_root: Path,
     *,
     context_factory: Callable[..., PreflightContext] = preflight_context,
+    report_dir: Path | None = None,
 ) -> Preflight:
-    """The preflight (tooling/preflight) of the layers about to be deployed, on this target."""
+    """The preflight (tooling/preflight) of the layers about to be deployed, on this target;
+    its report goes to `report_dir` (default build/)."""
 
     def preflight(layers: Sequence[str], *, refuse: bool) -> None:
         selected = [MANIFEST.layer(name) for name in layers]
         context = context_factory(target, stack, repo_root, selected)
         checklist = run_preflight(context)
-        checklist.print(console, checklist.save(repo_root / "build" / PREFLIGHT_REPORT))
+        saved = checklist.save((report_dir or repo_root / "build") / PREFLIGHT_REPORT)
+        checklist.print(console, saved)
         if refuse and not checklist.passed:
             names = ", ".join(check.name for check in checklist.failed)
             raise RefusedError(
@@ -175,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _force_option(deploy_all)
     _skip_preflight_option(deploy_all)
+    add_options(deploy_all, "deploy_all")
     deploy_all.set_defaults(run=_deploy_all)
 
     deploy = add("deploy", "deploy one layer (skipped when its fingerprint is unchanged)")
@@ -185,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     preview_all = add("preview-all", "preview every layer in order")
     preview_all.add_argument("--layers", nargs="+", choices=layers, help="only these layers")
+    add_options(preview_all, "preview_all")
     preview_all.set_defaults(run=_preview_all)
 
     destroy_all = add("destroy-all", "destroy every layer in reverse order")
@@ -335,7 +348,9 @@ def main(
         if args.run is None:
             result: int = args.offline(args, repo_root, out)
             return result
-        stack = _stack_name(args)
+        # Several environments (--stacks), each checked with the same stack-name rule.
+        stacks = requested_stacks(args, lambda name: stack_name_of(name, args.target))
+        stack = _stack_name(args) if stacks is None else stacks[0]
         environment = os.environ if environ is None else environ
         target = make_target(
             args.target,
@@ -352,18 +367,38 @@ def main(
             str(repo_root / BASELINE_POLICY_PACK),
             *(policy_pack_path(repo_root, path) for path in args.policy_pack),
         ]
-        engine = engine_factory(target, stack, policy_packs)
-        orchestrator = Orchestrator(
-            engine,
-            stack=stack,
-            target=target,
-            repo=repo,
-            renderer=RichRenderer(out),
-            preflight=None
-            if getattr(args, "skip_preflight", False)
-            else (preflight_factory or run_preflight_for)(target, stack, out, repo_root),
-        )
-        code: int = args.run(orchestrator, args)
+
+        def orchestrator_for(
+            name: str, renderer: Renderer, build_dir: Path | None = None
+        ) -> Orchestrator:
+            engine = engine_factory(target, name, policy_packs)
+            preflight_of = preflight_factory or functools.partial(
+                run_preflight_for, report_dir=build_dir
+            )
+            return Orchestrator(
+                engine,
+                stack=name,
+                target=target,
+                repo=repo,
+                renderer=renderer,
+                build_dir=build_dir,
+                preflight=None
+                if getattr(args, "skip_preflight", False)
+                else preflight_of(target, name, out, repo_root),
+            )
+
+        if stacks is not None:
+            return run_environments(
+                stacks,
+                operation=args.environments_operation,
+                command=lambda orchestrator: int(args.run(orchestrator, args)),
+                orchestrator_for=orchestrator_for,
+                build_root=repo_root / "build",
+                concurrency=args.concurrency or DEFAULT_CONCURRENCY,
+                console=out,
+                error_console=err,
+            ).exit_code
+        code: int = args.run(orchestrator_for(stack, RichRenderer(out)), args)
         return code
     except UnavailableError as problem:
         err.print(f"error: {problem}", markup=False, highlight=False)
