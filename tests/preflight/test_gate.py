@@ -102,3 +102,26 @@ def test_a_preview_reports_the_preflight_without_refusing(
     assert report.exit_code != ExitCode.REFUSED
     assert "quota in us-east-1 is 10" in _printed(orchestrator)
     assert [call.layer for call in engine.calls if call.operation == "preview"]
+
+
+def test_each_environment_of_several_keeps_its_preflight_report_apart(
+    world: World, small_repo: SmallRepo
+) -> None:
+    """With --stacks, environments run their preflights at once: each writes its own report."""
+    lambda_account(world, 1000, 1000)
+
+    def context(target: Target, stack: str, root: Path, layers: list[Layer]) -> PreflightContext:
+        return world.context(stack, layers)
+
+    own = small_repo.root / "build" / "environments" / "dev"
+    preflight = run_preflight_for(
+        world.target,
+        "dev",
+        make_console(),
+        small_repo.root,
+        context_factory=context,
+        report_dir=own,
+    )
+    preflight(list(MANIFEST.order), refuse=True)
+    assert (own / "preflight-report.json").exists()
+    assert not (small_repo.root / "build" / "preflight-report.json").exists()
