@@ -314,11 +314,45 @@ def test_the_local_target_keeps_its_stack_settings_out_of_the_work_tree(tmp_path
     work_dir, options = engine._workspace("api", None)
 
     assert work_dir == tmp_path / ".pulumi-state" / "workspaces" / "api"
-    settings = options.project_settings
-    assert settings is not None
+    # The workspace's project file, as the CLI (and the Automation API) reads it.
+    settings = auto.LocalWorkspace(
+        work_dir=str(work_dir), pulumi_command=fake_command()
+    ).project_settings()
+    assert options.project_settings is None  # written once here, not on every operation
     assert (work_dir / str(settings.main)).resolve() == layer_dir.resolve()
     assert isinstance(settings.runtime, auto.ProjectRuntimeInfo)
     assert settings.runtime.options == {"virtualenv": str((tmp_path / ".venv").resolve())}
+
+
+def test_a_shared_private_workspace_is_not_rewritten_while_other_stacks_use_it(
+    tmp_path: Path,
+) -> None:
+    """Environments deployed at once share the local target's workspace per layer: opening it
+    for another stack leaves the project file alone, and a new program replaces it whole."""
+    layer_dir = tmp_path / "stacks" / "api"
+    layer_dir.mkdir(parents=True)
+    (layer_dir / "Pulumi.yaml").write_text("name: serverless-api\nruntime: python\n")
+    work_dir, _ = local_engine(tmp_path)._workspace("api", None)
+    project_file = work_dir / "Pulumi.yaml"
+    written = project_file.stat()
+
+    other_stack = AutomationEngine(
+        LocalTarget(repo_root=tmp_path), "staging", command=fake_command()
+    )
+    assert other_stack._workspace("api", None)[0] == work_dir
+    again = project_file.stat()
+    assert (again.st_ino, again.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+
+    program_dir = tmp_path / "tree" / "stacks" / "api"
+    program_dir.mkdir(parents=True)
+    (program_dir / "Pulumi.yaml").write_text("name: serverless-api\nruntime: python\n")
+    other_stack._workspace("api", program_dir)
+    settings = auto.LocalWorkspace(
+        work_dir=str(work_dir), pulumi_command=fake_command()
+    ).project_settings()
+    assert (work_dir / str(settings.main)).resolve() == program_dir.resolve()
+    assert project_file.stat().st_ino != written.st_ino  # replaced, never truncated in place
+    assert sorted(path.name for path in work_dir.iterdir()) == ["Pulumi.yaml"]
 
 
 def test_consumed_values_come_from_stack_reference_state() -> None:

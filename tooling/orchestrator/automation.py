@@ -58,6 +58,25 @@ SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"  # noqa: S105 (a public prot
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 (a public protocol marker)
 
 
+def replace_if_changed(path: Path, text: str) -> None:
+    """Write `text` to `path` unless the file holds it already; through a temporary file and an
+    atomic rename, so a concurrent reader sees the old file or the new one, never a part."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return
+    except FileNotFoundError:
+        pass
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temporary = Path(name)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 def sdk_version() -> str:
     """The installed `pulumi` SDK's version: the CLI version this repository pins."""
     return metadata.version("pulumi")
@@ -266,11 +285,15 @@ class AutomationEngine:
     ) -> tuple[Path, auto.LocalWorkspaceOptions]:
         """Where the CLI runs for the layer, and the workspace's options.
 
-        A target with a private workspace gets a Pulumi.yaml there, written through the
-        Automation API (LocalWorkspaceOptions.project_settings): the layer's own project file
-        with `main` pointing at the program (project file reference: `main` is relative to
-        Pulumi.yaml, and may lead to a parent directory since pulumi/pulumi#6734) and the
-        shared virtualenv made absolute, so nothing is written in stacks/<layer>.
+        A target with a private workspace gets a Pulumi.yaml there, the Automation API's
+        ProjectSettings of the layer's own project file with `main` pointing at the program
+        (project file reference: `main` is relative to Pulumi.yaml, and may lead to a parent
+        directory since pulumi/pulumi#6734) and the shared virtualenv made absolute, so nothing
+        is written in stacks/<layer>. It is written here, not through
+        LocalWorkspaceOptions.project_settings, which rewrites the file in place on every
+        operation: environments deployed at once (--stacks) share the workspace, and one's
+        CLI could read the file while another's workspace truncates it. Unchanged settings are
+        not written again, and changed ones replace the file atomically.
         """
         program = program_dir or self.work_dir(layer)
         options = self.workspace_options(program_dir)
@@ -288,7 +311,8 @@ class AutomationEngine:
                 runtime_options["virtualenv"] = str((self.work_dir(layer) / virtualenv).resolve())
             document["runtime"] = {**runtime, "options": runtime_options}
         document["main"] = os.path.relpath(program, private)
-        options.project_settings = auto.ProjectSettings.from_dict(document)
+        settings = auto.ProjectSettings.from_dict(document)
+        replace_if_changed(private / "Pulumi.yaml", yaml.safe_dump(settings.to_dict()))
         return private, options
 
     def config_map(self, layer: str) -> dict[str, auto.ConfigValue]:
