@@ -108,6 +108,20 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON, default=False)
+def bench_orchestration(session: nox.Session) -> None:
+    """Benchmark change-aware deploys on the in-memory engine (-- --json, --update-seconds S).
+
+    Engine updates and wall time of a no-op deploy_all, an API handler change and three
+    environments at once, with issue 13's targets; prints a table and a "no-op deploy_all:"
+    line. Exit 1 only when an engine-update count misses its target (wall times vary).
+    """
+    _install(session)
+    # One scenario fingerprints this checkout, which needs the archives built from it.
+    session.run("python", "-m", "tooling", "build")
+    session.run("python", "-m", "tooling.orchestrator.bench", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
 def preflight(session: nox.Session) -> None:
     """Check tools, login and account before a deploy: -- --stack S [--target aws|local]."""
     _install(session)
