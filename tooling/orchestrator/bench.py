@@ -163,7 +163,7 @@ def no_op_deploy(bench: Bench) -> list[Measurement]:
             "(a) no-op deploy_all after a full deploy",
             updates,
             wall,
-            f"0 updates, overhead < {NO_OP_OVERHEAD_TARGET_S:g} s for {layers} layers",
+            f"0 updates, overhead < {NO_OP_OVERHEAD_TARGET_S:g} s",
             expected_updates=0,
             max_wall_s=NO_OP_OVERHEAD_TARGET_S,
         ),
@@ -171,12 +171,12 @@ def no_op_deploy(bench: Bench) -> list[Measurement]:
             "(a) always-run loop (deploy_all --force)",
             forced_updates,
             forced_wall,
-            f"baseline: {layers} updates, every time",
+            f"baseline: {layers} updates, every run",
         ),
     ]
 
 
-CHECKOUT_NO_OP = "(a) no-op, fingerprints read from this checkout"
+CHECKOUT_NO_OP = "(a) no-op, fingerprints of this checkout"
 
 
 def no_op_on_this_checkout(bench: Bench) -> list[Measurement]:
@@ -228,14 +228,14 @@ def handler_change(bench: Bench) -> list[Measurement]:
     changed_updates, changed_wall = bench.measure(orchestrator.deploy_all)
     return [
         Measurement(
-            "(b) API handler change, compute's outputs the same",
+            "(b) API handler change, same outputs",
             same_updates,
             same_wall,
             "1 update (compute)",
             expected_updates=1,
         ),
         Measurement(
-            "(b) API handler change, an output api reads changed",
+            "(b) API handler change, api's input changed",
             changed_updates,
             changed_wall,
             "2 updates (compute, api)",
@@ -275,7 +275,7 @@ def environments(bench: Bench) -> list[Measurement]:
             f"(c) {count} environments, --concurrency {count}",
             together_updates,
             together_wall,
-            f"<= {CONCURRENT_RATIO_TARGET:g}x one environment's ({within:.2f} s)",
+            f"<= {CONCURRENT_RATIO_TARGET:g}x one environment ({within:.2f} s)",
             expected_updates=count * layers,
             max_wall_s=within,
         ),
@@ -283,7 +283,7 @@ def environments(bench: Bench) -> list[Measurement]:
             f"(c) {count} environments, one after another",
             apart_updates,
             apart_wall,
-            f"baseline: {count}x one environment's",
+            f"baseline: ~{count}x one environment",
         ),
     ]
 
@@ -320,10 +320,10 @@ def table(measurements: Sequence[Measurement], update_seconds: float) -> Table:
         title=f"orchestration benchmark · in-memory engine · {update_seconds:g} s per update",
         title_justify="left",
     )
-    result.add_column("scenario")
+    result.add_column("scenario", no_wrap=True)
     result.add_column("engine updates", justify="right")
     result.add_column("wall time", justify="right")
-    result.add_column("target")
+    result.add_column("target", no_wrap=True)
     result.add_column("met?")
     for row in measurements:
         met = row.met
