@@ -6,22 +6,27 @@ never with timings."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.console import Console
 
-from shared.manifest import MANIFEST
+from shared.manifest import MANIFEST, REPO_ROOT
 from tests.orchestration.conftest import SmallRepo, console_text, make_console
+from tooling.gitrepo import GitRepo
 from tooling.orchestrator.cli import build_parser, main
 from tooling.orchestrator.engine import Engine, OutputSink, UpdateResult
-from tooling.orchestrator.environments import EXIT_PRECEDENCE, worst_exit_code
+from tooling.orchestrator.environments import EXIT_PRECEDENCE, run_environments, worst_exit_code
 from tooling.orchestrator.memory import InMemoryEngine
-from tooling.orchestrator.orchestrator import ExitCode, Preflight
-from tooling.orchestrator.targets import RefusedError, Target
+from tooling.orchestrator.orchestrator import ExitCode, Orchestrator, Preflight
+from tooling.orchestrator.render import Renderer
+from tooling.orchestrator.report import CombinedReport
+from tooling.orchestrator.targets import LocalTarget, RefusedError, Target
 
 # Long enough never to trip on a slow machine; reached only when the code under test is wrong.
 BARRIER_TIMEOUT_S = 30.0
@@ -177,8 +182,12 @@ def test_each_environment_runs_its_chain_with_its_own_engine_and_report(
         assert entry["report_path"].endswith(
             f"build/environments/{entry['stack']}/deploy-report.json"
         )
-    assert "deploy_all · 3 environments · target local" in run.stdout
-    assert "Combined report:" in run.stdout
+    text = " ".join(run.stdout.split())
+    assert "deploy_all · target local" in text
+    assert "(3 environments, at most 3 at once; exit code 0)" in text
+    # The combined table: a column per environment, a row per layer.
+    assert re.search(r"│ security +│ succeeded +│ succeeded +│ succeeded +│", run.stdout)
+    assert re.search(r"│ exit code +│ 0 ok +│ 0 ok +│ 0 ok +│", run.stdout)
 
 
 def test_engines_are_built_before_any_environment_runs_in_the_calling_thread(
@@ -241,7 +250,9 @@ def test_a_failing_environment_leaves_the_others_complete(run: EnvironmentsRun) 
         "staging": 1,
         "prod": 0,
     }
-    assert "compute failed: error: InvalidParameterValueException" in run.stdout
+    assert "staging: compute failed: error: InvalidParameterValueException" in run.stdout
+    assert re.search(r"│ compute +│ succeeded +│ failed +│ succeeded +│", run.stdout)
+    assert re.search(r"│ engine ran +│ 5 +│ 3 +│ 5 +│", run.stdout)
 
 
 def test_a_refused_environment_is_reported_and_the_others_run(run: EnvironmentsRun) -> None:
@@ -256,6 +267,9 @@ def test_a_refused_environment_is_reported_and_the_others_run(run: EnvironmentsR
     assert prod["report"] is None
     assert prod["problem"] == "refused: the preflight failed (AWS credentials)"
     assert "prod · refused: the preflight failed" in run.stderr
+    assert re.search(r"│ security +│ succeeded +│ - +│", run.stdout)
+    assert re.search(r"│ exit code +│ 0 ok +│ 3 refused +│", run.stdout)
+    assert "prod: refused: the preflight failed (AWS credentials)" in run.stdout
 
 
 def test_every_progress_line_names_its_environment(run: EnvironmentsRun) -> None:
@@ -366,3 +380,51 @@ def test_stacks_is_only_for_the_commands_that_run_every_layer() -> None:
     with pytest.raises(SystemExit) as raised:
         parser.parse_args(["destroy-all", "--stacks", "dev,prod"])
     assert raised.value.code == 2
+
+
+@dataclass
+class RecordingCombinedRenderer:
+    """Keeps the combined report it is handed, draws nothing."""
+
+    drawn: list[tuple[CombinedReport, Path | None]] = field(default_factory=list)
+
+    def environments(self, report: CombinedReport, path: Path | None) -> None:
+        self.drawn.append((report, path))
+
+
+def test_the_combined_report_is_handed_to_the_renderer(tmp_path: Path) -> None:
+    renderer = RecordingCombinedRenderer()
+    engines = {stack: InMemoryEngine(stack=stack) for stack in ("dev", "prod")}
+    engines["prod"].fail("security", "error: AccessDenied")
+
+    def orchestrator_for(stack: str, drawn_with: Renderer, build_dir: Path) -> Orchestrator:
+        return Orchestrator(
+            engines[stack],
+            stack=stack,
+            target=LocalTarget(repo_root=REPO_ROOT),
+            repo=GitRepo(REPO_ROOT),
+            renderer=drawn_with,
+            build_dir=build_dir,
+            sources=engines[stack].sources,
+        )
+
+    combined = run_environments(
+        ["dev", "prod"],
+        operation="deploy_all",
+        command=lambda orchestrator: orchestrator.deploy_all().exit_code,
+        orchestrator_for=orchestrator_for,
+        build_root=tmp_path,
+        concurrency=2,
+        console=make_console(),
+        renderer=renderer,
+    )
+
+    ((report, path),) = renderer.drawn
+    assert report is combined
+    assert path == tmp_path / "environments" / "combined-deploy-report.json"
+    assert [(result.stack, result.exit_code) for result in report.environments] == [
+        ("dev", ExitCode.OK),
+        ("prod", ExitCode.FAILED),
+    ]
+    assert report.environment("prod").engine_ran == ["security"]
+    assert report.exit_code == ExitCode.FAILED

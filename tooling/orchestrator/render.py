@@ -212,41 +212,46 @@ def environment_note(result: EnvironmentResult) -> str:
 
 
 def combined_table(report: CombinedReport) -> Table:
-    """One row per environment: its exit code, each layer's result, what ran, how long."""
+    """A column per environment: each layer's result, then what the engine ran, how long it
+    took and its exit code (layers down the side, as in a run's own report, so a few
+    environments fit a terminal side by side)."""
     commit = (report.commit or "no commit")[:12]
+    # Short, since a title wraps at the table's width: a few narrow columns.
     table = Table(
-        title=(
-            f"{report.operation} · {len(report.environments)} environments · target "
-            f"{report.target} · {commit} · concurrency {report.concurrency}"
-        ),
-        title_justify="left",
+        title=f"{report.operation} · target {report.target} · {commit}", title_justify="left"
     )
-    table.add_column("stack")
-    table.add_column("exit")
-    for layer in report.layers:
-        table.add_column(layer)
-    table.add_column("engine ran", justify="right")
-    table.add_column("duration", justify="right")
-    table.add_column("note", overflow="fold")
+    table.add_column("layer")
     for result in report.environments:
-        rows = {row.layer: row for row in result.report.layers} if result.report else {}
-        cells = [
-            Text(rows[layer].status.value, style=STATUS_STYLES[rows[layer].status])
-            if layer in rows
-            else Text("-", style="dim")
-            for layer in report.layers
-        ]
+        table.add_column(result.stack)
+    layer_rows = [
+        {row.layer: row for row in result.report.layers} if result.report else {}
+        for result in report.environments
+    ]
+    for index, layer in enumerate(report.layers, start=1):
         table.add_row(
-            result.stack,
+            layer,
+            *(
+                Text(rows[layer].status.value, style=STATUS_STYLES[rows[layer].status])
+                if layer in rows
+                else Text("-", style="dim")
+                for rows in layer_rows
+            ),
+            end_section=index == len(report.layers),
+        )
+    table.add_row("engine ran", *(str(len(result.engine_ran)) for result in report.environments))
+    table.add_row(
+        "duration", *(format_duration(result.duration_s) for result in report.environments)
+    )
+    table.add_row(
+        "exit code",
+        *(
             Text(
                 f"{result.exit_code} {EXIT_MEANINGS.get(result.exit_code, '')}".strip(),
                 style=EXIT_STYLES.get(result.exit_code, ""),
-            ),
-            *cells,
-            str(len(result.engine_ran)),
-            format_duration(result.duration_s),
-            Text(environment_note(result)),
-        )
+            )
+            for result in report.environments
+        ),
+    )
     return table
 
 
@@ -360,9 +365,14 @@ class RichRenderer:
 
     def environments(self, report: CombinedReport, path: Path | None) -> None:
         self.console.print(combined_table(report))
+        for result in report.environments:
+            note = environment_note(result)
+            if note:
+                self.console.print(Text.assemble((f"{result.stack}: ", "bold"), note))
         if path is not None:
             self.console.print(
-                f"Combined report: {path} (exit code {report.exit_code}); each environment's "
-                f"own report is in {path.parent}/<stack>/",
+                f"Combined report: {path} ({len(report.environments)} environments, at most "
+                f"{report.concurrency} at once; exit code {report.exit_code}); each "
+                f"environment's own report is in {path.parent}/<stack>/",
                 markup=False,
             )
