@@ -116,8 +116,9 @@ def bench_orchestration(session: nox.Session) -> None:
     line. Exit 1 only when an engine-update count misses its target (wall times vary).
     """
     _install(session)
-    # One scenario fingerprints this checkout, which needs the archives built from it.
-    session.run("python", "-m", "tooling", "build")
+    # One scenario fingerprints this checkout, which needs the archives built from it. Quiet,
+    # so that with --json the output is the JSON alone (a failed build still shows).
+    session.run("python", "-m", "tooling", "build", silent=True)
     session.run("python", "-m", "tooling.orchestrator.bench", *session.posargs)
 
 
