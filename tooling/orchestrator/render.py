@@ -216,10 +216,9 @@ def combined_table(report: CombinedReport) -> Table:
     took and its exit code (layers down the side, as in a run's own report, so a few
     environments fit a terminal side by side)."""
     commit = (report.commit or "no commit")[:12]
-    # Short, since a title wraps at the table's width: a few narrow columns.
-    table = Table(
-        title=f"{report.operation} · target {report.target} · {commit}", title_justify="left"
-    )
+    title = f"{report.operation} · target {report.target} · {commit}"
+    # A title wraps at the table's width, and a single environment's table is narrow.
+    table = Table(title=title, title_justify="left", min_width=len(title))
     table.add_column("layer")
     for result in report.environments:
         table.add_column(result.stack)
