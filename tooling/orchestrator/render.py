@@ -131,10 +131,8 @@ INTENT_STYLES: Mapping[Intent, str] = {
 
 def plan_table(plan: Plan) -> Table:
     forced = " · --force" if plan.force else ""
-    table = Table(
-        title=f"plan · {plan.operation} · stack {plan.stack} · target {plan.target}{forced}",
-        title_justify="left",
-    )
+    title = f"plan · {plan.operation} · stack {plan.stack} · target {plan.target}{forced}"
+    table = Table(title=title, title_justify="left", min_width=len(title))
     for column in ("layer", "intent", "why"):
         table.add_column(column, overflow="fold")
     for row in plan.layers:
