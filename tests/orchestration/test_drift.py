@@ -16,7 +16,7 @@ from tooling.orchestrator.drift import DEFAULT_CONCURRENCY, drift_row, refresh_l
 from tooling.orchestrator.engine import DriftedResource, DriftResult
 from tooling.orchestrator.memory import RESOURCE_TYPE, InMemoryEngine
 from tooling.orchestrator.orchestrator import ExitCode, Orchestrator
-from tooling.orchestrator.render import report_table
+from tooling.orchestrator.render import report_table, row_note
 from tooling.orchestrator.report import LayerResult, RunReport, Status, load_report
 from tooling.orchestrator.targets import LocalTarget
 
@@ -57,7 +57,7 @@ def test_drift_found_is_reported_per_layer_with_its_resources_and_exit_4(
     }
     assert report.result("security").drift == []
     # The table says what differs, the saved report is the drift report.
-    assert "messageRetentionSeconds differ from the cloud" in h.output
+    assert "messageRetentionSeconds differs from the cloud" in h.output
     assert "sns_topic_arn: deleted outside Pulumi" in h.output
     assert "Report: " in h.output and "drift-report.json (exit code 4)" in h.output
 
@@ -201,7 +201,10 @@ def test_a_stack_reference_reading_newer_outputs_is_noted_not_counted() -> None:
 
     assert row.status is Status.IN_SYNC
     assert row.drift == []
-    assert row.note.startswith("not drift: organization/serverless-compute/dev was updated")
+    assert row.note.startswith(
+        "not drift: StackReference organization/serverless-compute/dev would re-read other "
+        "outputs than this layer's last update recorded"
+    )
     assert row.resource_changes == {"same": 30, "update": 1}
 
 
@@ -263,6 +266,8 @@ def test_the_report_table_lists_drifted_resources() -> None:
     assert "drift · stack dev · target aws" in text
     assert "in sync" in text and "drifted" in text and "absent" in text
     assert "update 1, delete 1" in text
-    flat = " ".join(text.split())
-    assert "dead-letter-queue: messageRetentionSeconds differ from the cloud" in flat
-    assert "aws:s3/bucketV2:BucketV2 logs: deleted outside Pulumi" in flat
+    assert "aws:sqs/queue:Queue dead-letter-queue: messageRetentionSeconds differs" in text
+    assert row_note(report.layers[1]) == (
+        "aws:sqs/queue:Queue dead-letter-queue: messageRetentionSeconds differs from the cloud; "
+        "aws:s3/bucketV2:BucketV2 logs: deleted outside Pulumi"
+    )

@@ -63,11 +63,11 @@ def drift_row(layer: str, result: DriftResult, duration_s: float, stack: str) ->
     note = ""
     if references:
         names = ", ".join(item.name for item in references)
-        one = len(references) == 1
+        plural = "s" if len(references) > 1 else ""
         note = (
-            f"not drift: {names} {'was' if one else 'were'} updated after this layer's last "
-            f"update, so its StackReference{'' if one else 's'} would re-read other outputs "
-            "(`status` says whether a key this layer reads is stale)"
+            f"not drift: StackReference{plural} {names} would re-read other outputs than this "
+            "layer's last update recorded, since an upstream was updated after it (`status` "
+            "says whether a key this layer reads is stale)"
         )
     return LayerResult(
         layer,

@@ -96,7 +96,8 @@ def describe_drift(resource: DriftedResource) -> str:
     if resource.change == "delete":
         return f"{what}: deleted outside Pulumi"
     if resource.properties:
-        return f"{what}: {', '.join(resource.properties)} differ from the cloud"
+        verb = "differs" if len(resource.properties) == 1 else "differ"
+        return f"{what}: {', '.join(resource.properties)} {verb} from the cloud"
     return f"{what}: differs from the cloud"
 
 
