@@ -134,7 +134,7 @@ def test_at_most_concurrency_layers_are_refreshed_at_once(
 ) -> None:
     h = harness()
     h.orchestrator.deploy_all()
-    h.engine.refresh_seconds = 0.1
+    h.engine.refresh_seconds = 0.2
 
     report = h.orchestrator.drift(concurrency=concurrency)
 

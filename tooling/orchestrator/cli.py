@@ -1,7 +1,8 @@
 """Command line of the orchestrator: `python -m tooling.orchestrator <command> [options]`.
 
 The nox sessions (deploy_all, deploy, preview_all, destroy_all, destroy, rollback, drift,
-graph, outputs, status) call these commands; the CI workflows also call `changed-layers`.
+graph, outputs, status) call these commands; the CI workflow (layers.yml) also calls
+`changed-layers`.
 
 Exit codes (ExitCode in orchestrator.py):
     0  success; for preview-all: no layer would change; for drift: no layer drifted

@@ -11,9 +11,9 @@
 - `refresh` reads every resource of the checkpoint from the account (aws_account.py) and a
   StackReference from the stack it names; see plan_refresh for the steps and events, which
   are the engine's. With `--preview-only` it writes nothing: no checkpoint, no history entry,
-  no backup, and it takes no lock (pkg/backend/diy/backend.go, Refresh: the PreviewOnly branch
-  calls `b.apply` with DryRun before, and without, `b.Lock`, since v3.229.0, pulumi/pulumi
-  #22385; apply writes history and backups only `if !opts.DryRun`).
+  no backup, and it takes no lock (pkg/backend/diy/backend.go, Refresh: since v3.229.0,
+  pulumi/pulumi#22385, the PreviewOnly branch calls `b.apply` with DryRun and returns before
+  `b.Lock`; apply writes history and backups only `if !opts.DryRun`).
 - Steps run in order; one that AWS refuses (aws_account.py) fails the operation, and what ran
   before it is kept in the checkpoint, as the engine's snapshot manager keeps it. Every create
   and update is recorded in the account, every delete removed from it.
@@ -83,8 +83,8 @@ LABELS = {
     ("refresh", True): "Previewing refresh",
 }
 SYMBOLS = {"create": "+", "update": "~", "delete": "-", "same": " ", "read": ">", "discard": "<"}
-# The detailed diff kinds inverted, as a refresh inverts the provider's diff (DiffKind.Invert,
-# sdk/go/common/resource/plugin/provider.go): adding a key undoes deleting it.
+# The detailed diff kinds inverted, as a refresh inverts the provider's diff (DiffResult.Invert
+# and DiffKind.Invert in pulumi/pulumi's sdk/go/common/resource/plugin): add <-> delete.
 INVERTED = {"add": "delete", "delete": "add", "update": "update"}
 
 
@@ -750,11 +750,7 @@ def _require_yes(invocation: Invocation, *, preview_only_allowed: bool = False) 
     if parsed.flag("yes") or parsed.flag("skip-preview") or skip:
         return
     if not interactive(invocation):
-        flags = (
-            "--yes or --skip-preview or --preview-only"
-            if preview_only_allowed
-            else ("--yes or --skip-preview")
-        )
+        flags = "--yes or --skip-preview" + (" or --preview-only" if preview_only_allowed else "")
         raise CliError(f"{flags} must be passed in to proceed when running in non-interactive mode")
     raise CliError("the Pulumi CLI double never prompts for a confirmation; pass --yes")
 
