@@ -140,7 +140,14 @@ def verify(session: nox.Session) -> None:
 # (--stack, --target local|aws, ...). Exit codes are listed in the README.
 def _orchestrate(session: nox.Session, command: str) -> None:
     _install(session)
-    session.run("python", "-m", "tooling.orchestrator", command, *session.posargs)
+    try:
+        session.run("python", "-m", "tooling.orchestrator", command, *session.posargs)
+    except nox.command.CommandFailed as failed:
+        # nox exits 1 whatever the command's status; keep the orchestrator's own code (2 could
+        # not start, 3 refused, 4 changes or drift) so that scripts and CI can tell them apart.
+        if failed.return_code is None:
+            raise
+        raise SystemExit(failed.return_code) from None
 
 
 @nox.session(python=PYTHON, default=False)
@@ -159,6 +166,12 @@ def deploy(session: nox.Session) -> None:
 def preview_all(session: nox.Session) -> None:
     """Preview every layer in order (exit 0 no changes, 4 changes, 1 error)."""
     _orchestrate(session, "preview-all")
+
+
+@nox.session(python=PYTHON, default=False)
+def drift(session: nox.Session) -> None:
+    """Refresh every layer preview-only; report drift (0 none, 4 drift, 1 error): -- --stack S."""
+    _orchestrate(session, "drift")
 
 
 @nox.session(python=PYTHON, default=False)

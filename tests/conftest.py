@@ -18,7 +18,7 @@ import pytest
 
 from shared.naming import AwsLocation, ResourceNames
 from tests.support.pulumi_cli_double import BIN_DIR
-from tests.support.pulumi_cli_double.aws_account import ACCOUNT_VARIABLE
+from tests.support.pulumi_cli_double.aws_account import ACCOUNT_VARIABLE, Account
 from tests.support.pulumi_cli_double.server import DoubleServer
 from tooling.build import ensure_built
 from tooling.mock_engine import PLACEHOLDER_LOCATION, LayerRun, MockResource, run_all_layers
@@ -70,6 +70,10 @@ class PulumiCli:
     @property
     def backend_url(self) -> str:
         return f"file://{self.backend}"
+
+    def cloud(self) -> Account:
+        """The double's AWS account: what a test changes or deletes behind Pulumi's back."""
+        return Account.at(self.account)
 
     def run(
         self, *args: str, cwd: Path, env: Mapping[str, str] | None = None

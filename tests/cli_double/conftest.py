@@ -112,3 +112,8 @@ def project(pulumi_cli: PulumiCli, tmp_path: Path) -> ProjectFactory:
         return Project(pulumi_cli, directory, env)
 
     return make
+
+
+@pytest.fixture
+def producer(project: ProjectFactory) -> Project:
+    return project("producer", PRODUCER)

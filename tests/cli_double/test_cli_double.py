@@ -13,16 +13,11 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
-from tests.cli_double.conftest import CONSUMER, PASSPHRASE, PRODUCER, Project, ProjectFactory
+from tests.cli_double.conftest import CONSUMER, PASSPHRASE, Project, ProjectFactory
 from tests.conftest import PulumiCli
 from tests.support.pulumi_cli_double.engine import cli_version
 
 FAILED = 255  # every failed command (pkg/cmd/pulumi/main.go: os.Exit(-1))
-
-
-@pytest.fixture
-def producer(project: ProjectFactory) -> Project:
-    return project("producer", PRODUCER)
 
 
 def deployed(producer: Project, *config: str) -> Project:
@@ -80,9 +75,10 @@ def test_changing_operations_need_yes_when_non_interactive(
 ) -> None:
     assert producer("stack", "init", "dev").returncode == 0
     message = error_of(producer("--non-interactive", operation))
+    # refresh.go names the third way out, a refresh that only previews.
+    flags = "--yes or --skip-preview" + (" or --preview-only" if operation == "refresh" else "")
     assert message == (
-        "error: --yes or --skip-preview must be passed in to proceed when running in "
-        "non-interactive mode"
+        f"error: {flags} must be passed in to proceed when running in non-interactive mode"
     )
     assert error_of(producer("stack", "rm", "dev")).startswith("error: --yes must be passed")
 

@@ -5,7 +5,6 @@ context, and each function loaded fresh with the environment the compute layer d
 
 from __future__ import annotations
 
-import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,23 +130,8 @@ def api_context() -> LambdaContext:
 
 
 @pytest.fixture
-def loader() -> Iterator[FunctionLoader]:
-    loader = FunctionLoader()
-    yield loader
-    # Powertools keeps a configured logger per service name (handler plus marker attributes);
-    # reset it so the next test's fresh import configures it as a cold start does.
-    for service in ("s3-processor", "api-handler"):
-        service_logger = logging.getLogger(service)
-        for handler in list(service_logger.handlers):
-            service_logger.removeHandler(handler)
-        for marker in (
-            "init",
-            "powertools_handler",
-            "powertools_buffer_config",
-            "powertools_buffer_cache",
-        ):
-            if hasattr(service_logger, marker):
-                delattr(service_logger, marker)
+def loader() -> FunctionLoader:
+    return FunctionLoader()
 
 
 @pytest.fixture

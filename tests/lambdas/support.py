@@ -14,7 +14,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import aws_lambda_powertools.logging.logger as powertools_logger
 import pytest
 from botocore.awsrequest import AWSResponse  # type: ignore[import-untyped, unused-ignore]
 
@@ -96,9 +95,6 @@ class FunctionLoader:
     """
 
     def load(self, function: str, lambdas_dir: Path = LAMBDAS_DIR) -> ModuleType:
-        # A new execution environment starts cold. Powertools keeps that flag in its logger
-        # module, which this process imports once for all loads: set it as a fresh import does.
-        powertools_logger.is_cold_start = True
         # Powertools' logger keeps the stream it finds at import; give it one that always
         # writes to the current sys.stdout, which pytest replaces for every test phase.
         real_stdout = sys.stdout

@@ -8,8 +8,11 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -19,6 +22,7 @@ from urllib.parse import quote
 import pytest
 
 from shared.api_routes import APPLICATION_ROUTES, Route
+from shared.manifest import REPO_ROOT
 from shared.packaging import LAMBDAS_DIR
 from tests.lambdas.conftest import API_ENV, CORS_ORIGIN, MAX_BODY_BYTES
 from tests.lambdas.support import (
@@ -29,6 +33,7 @@ from tests.lambdas.support import (
     api_event,
     object_path,
 )
+from tooling.function_fixtures import api_environment
 from tooling.local.functions import LambdaContext
 
 JSON = {"Content-Type": "application/json"}
@@ -696,22 +701,59 @@ def test_neither_request_bodies_nor_the_secret_reach_the_logs(
     assert marker not in output  # no event logging (Powertools' debug mode would print it)
 
 
-def test_log_lines_carry_the_lambda_context_and_the_request_id_as_correlation_id(
-    api: ModuleType, api_context: LambdaContext, capsys: pytest.CaptureFixture[str]
-) -> None:
-    call(api, api_context, process_event('{"name": 5, "data": {}}', request_id="first-request"))
-    call(api, api_context, process_event('{"data": {}}', request_id="second-request"))
+# Runs in a new interpreter: Powertools keeps whether the environment is cold in its own
+# module, which a test process imports once, and offers no public way to start cold again; a
+# new process is what a new execution environment is. The requests are rejected before any
+# AWS call, and the endpoint is a closed port, so nothing leaves the machine.
+FRESH_ENVIRONMENT = """
+import json, sys
+from tooling.function_fixtures import lambda_context
+from tooling.local.functions import load_handler
+request = json.load(sys.stdin)
+api = load_handler("api_handler", request["environment"])
+context = lambda_context(request["function_name"])
+for event in request["events"]:
+    api.lambda_handler(event, context)
+print(json.dumps({"request_id": context.aws_request_id}))
+"""
+NO_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+}
 
-    lines = [
-        json.loads(line)
-        for line in capsys.readouterr().out.splitlines()
-        if "Request rejected" in line
-    ]
+
+def test_log_lines_carry_the_lambda_context_and_the_request_id_as_correlation_id(
+    secret_arn: str,
+) -> None:
+    request = {
+        "environment": api_environment(secret_arn),
+        "function_name": NAMES.api_handler_function,
+        "events": [
+            process_event('{"name": 5, "data": {}}', request_id="first-request"),
+            process_event('{"data": {}}', request_id="second-request"),
+        ],
+    }
+    result = subprocess.run(  # noqa: S603 (this interpreter, the script above)
+        [sys.executable, "-c", FRESH_ENVIRONMENT],
+        input=json.dumps(request),
+        env={**os.environ, **NO_AWS},
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO_ROOT,
+        timeout=60,
+    )
+
+    printed = result.stdout.splitlines()
+    request_id = json.loads(printed[-1])["request_id"]
+    lines = [json.loads(line) for line in printed if "Request rejected" in line]
     assert [line["correlation_id"] for line in lines] == ["first-request", "second-request"]
     assert [line["cold_start"] for line in lines] == [True, False]
     assert [line["field"] for line in lines] == ["name", "name"]
     for line in lines:
-        assert line["function_request_id"] == api_context.aws_request_id
+        assert line["function_request_id"] == request_id
         assert line["function_name"] == NAMES.api_handler_function
         assert line["service"] == "api-handler"
 

@@ -8,13 +8,15 @@ be denied (`test_moto_cannot_judge_resource_level_permissions_for` pins that dow
 day moto learns those ARNs). moto offers no public way to change that, so the roles here carry the
 security layer's document with only those two services' statements widened to "*": moto then
 judges which *actions* each role has. Which *resources* they reach is proved by two other means:
-the calls a handler makes while doing its job are recorded (botocore's public event hooks) and
-must name exactly the resource the document grants, and tests/infra/test_security_layer.py
+the calls a handler makes are recorded (botocore's public event hooks): doing its job they name
+exactly the resource the document grants, and pointed at someone else's table or secret they
+name one the document does not grant (which AWS would deny); tests/infra/test_security_layer.py
 checks the deployed documents' exact ARNs.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -75,6 +77,12 @@ def _granted(document: dict[str, Any], action: str) -> list[str]:
             granted = statement["Resource"]
             resources.extend([granted] if isinstance(granted, str) else granted)
     return resources
+
+
+def _allows(document: dict[str, Any], action: str, resource: str) -> bool:
+    """Whether an Allow statement of the document matches the action on the resource (IAM's
+    `*` and `?` wildcards are fnmatch's; ARNs hold no `[`)."""
+    return any(fnmatch.fnmatchcase(resource, pattern) for pattern in _granted(document, action))
 
 
 class CallRecorder:
@@ -215,6 +223,11 @@ def become(account: Account, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     yield assume
 
 
+def _admin(service: str) -> Any:
+    """A client of the account's administrator, for set-up while IAM enforcement is off."""
+    return boto3.client(service, aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
 def _role_client(service: str) -> Any:
     # A new session reads the credentials now in the environment (boto3's default session
     # would keep the ones it resolved first).
@@ -335,6 +348,44 @@ def test_processor_pointed_at_another_bucket_fails(
     assert "AccessDenied" in capsys.readouterr().out
 
 
+@set_initial_no_auth_action_count(0)
+def test_processor_pointed_at_another_table_calls_outside_its_grant(
+    account: Account,
+    become: Any,
+    loader: FunctionLoader,
+    monkeypatch: pytest.MonkeyPatch,
+    processor_context: LambdaContext,
+) -> None:
+    """AWS would deny each of these calls: the document grants them on its own table only.
+    (moto lets them through, see the module's docstring, so the calls are judged here.)"""
+    with disable_iam_authentication():
+        other_arn = _admin("dynamodb").create_table(
+            TableName="someone-elses-table",
+            KeySchema=[{"AttributeName": IDEMPOTENCY_KEY_ATTRIBUTE, "KeyType": "HASH"}],
+            AttributeDefinitions=[
+                {"AttributeName": IDEMPOTENCY_KEY_ATTRIBUTE, "AttributeType": "S"}
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )["TableDescription"]["TableArn"]
+    become(account.processor_role_arn)
+    processor = loader.load_with(
+        "s3_processor",
+        {**processor_environment(), "IDEMPOTENCY_TABLE_NAME": "someone-elses-table"},
+        monkeypatch,
+    )
+    calls = CallRecorder(processor.persistence_store.client)
+    event = s3_event(s3_record("uploads/job.csv", version_id=account.upload_version))
+
+    processor.lambda_handler(event, processor_context)
+
+    document = account.documents[NAMES.s3_processor_role]
+    assert calls.calls
+    for operation, params in calls.calls:
+        assert params["TableName"] == "someone-elses-table"
+        assert not _allows(document, f"dynamodb:{operation}", other_arn), operation
+        assert _allows(document, f"dynamodb:{operation}", account.table_arn), operation
+
+
 # The API handler
 
 
@@ -417,6 +468,35 @@ def test_api_pointed_at_another_bucket_answers_a_generic_500(
     assert response["statusCode"] == 500
     assert "AccessDenied" not in response["body"]
     assert "AccessDenied" in capsys.readouterr().out  # the log says why
+
+
+@set_initial_no_auth_action_count(0)
+def test_api_pointed_at_another_secret_calls_outside_its_grant(
+    account: Account,
+    become: Any,
+    loader: FunctionLoader,
+    monkeypatch: pytest.MonkeyPatch,
+    api_context: LambdaContext,
+) -> None:
+    """AWS would deny this read: the document grants GetSecretValue on its own secret only."""
+    with disable_iam_authentication():
+        other_arn = _admin("secretsmanager").create_secret(
+            Name="someone-elses/secret", SecretString='{"api_key": "o"}'
+        )["ARN"]
+    become(account.api_role_arn)
+    api = loader.load_with(
+        "api_handler", {**api_environment(account.secret_arn), "SECRET_ARN": other_arn}, monkeypatch
+    )
+    calls = CallRecorder(api.secrets_provider().client)
+
+    api.lambda_handler(
+        api_event("POST", "/process", body='{"name":"x","data":{}}', headers=JSON), api_context
+    )
+
+    document = account.documents[NAMES.api_handler_role]
+    assert calls.calls == [("GetSecretValue", {"SecretId": other_arn})]
+    assert not _allows(document, "secretsmanager:GetSecretValue", other_arn)
+    assert _allows(document, "secretsmanager:GetSecretValue", account.secret_arn)
 
 
 # The gap the widened statements stand in for

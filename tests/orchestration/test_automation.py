@@ -19,10 +19,11 @@ from semver import VersionInfo
 from tooling.orchestrator.automation import (
     AutomationEngine,
     consumed_from_state,
+    drifted_from_events,
     resolve_pulumi_command,
     sdk_version,
 )
-from tooling.orchestrator.engine import ConsumedValue
+from tooling.orchestrator.engine import ConsumedValue, DriftedResource
 from tooling.orchestrator.targets import (
     LOCAL_PASSPHRASE,
     AwsTarget,
@@ -417,3 +418,64 @@ def test_a_pulumi_on_path_that_fails_version_is_one_paragraph(tmp_path: Path) ->
     assert "`pulumi version` failed" in message
     assert f"--version {VERSION}" in message
     assert not isinstance(raised.value.__cause__, subprocess.CalledProcessError)
+
+
+def _step_event(kind: str, op: str, urn: str, **metadata: object) -> auto.EngineEvent:
+    """An engine event as the CLI writes it to `--event-log` (apitype.EngineEvent)."""
+    resource_type = urn.split("::")[2]
+    body = {"op": op, "urn": urn, "type": resource_type, "provider": "", **metadata}
+    return auto.EngineEvent.from_json(
+        {"sequence": 1, "timestamp": 0, kind: {"metadata": body, "planning": True}}
+    )
+
+
+def test_drifted_resources_are_read_from_the_refresh_events() -> None:
+    queue = "urn:pulumi:dev::serverless-storage::aws:sqs/queue:Queue::dead-letter-queue"
+    bucket = "urn:pulumi:dev::serverless-storage::aws:s3/bucketV2:BucketV2::upload-bucket"
+    table = "urn:pulumi:dev::serverless-storage::aws:dynamodb/table:Table::idempotency-table"
+    group = "urn:pulumi:dev::serverless-storage::aws:cloudwatch/logGroup:LogGroup::logs"
+    events = [
+        # Before the provider reads a resource, the step is a `refresh`: not a result yet.
+        _step_event("resourcePreEvent", "refresh", queue),
+        _step_event(
+            "resOutputsEvent",
+            "update",
+            queue,
+            diffs=["messageRetentionSeconds"],
+            detailedDiff={"messageRetentionSeconds": {"diffKind": "update", "inputDiff": False}},
+        ),
+        _step_event("resOutputsEvent", "delete", bucket, detailedDiff=None),
+        _step_event("resOutputsEvent", "same", group, detailedDiff=None),
+        # No changed keys, only property paths: their top-level names, once each.
+        _step_event(
+            "resOutputsEvent",
+            "update",
+            table,
+            detailedDiff={
+                "ttl.enabled": {"diffKind": "update", "inputDiff": False},
+                "attributes[0].type": {"diffKind": "update", "inputDiff": False},
+                "attributes[1]": {"diffKind": "add", "inputDiff": False},
+            },
+        ),
+        auto.EngineEvent.from_json(
+            {
+                "sequence": 9,
+                "timestamp": 0,
+                "summaryEvent": {
+                    "maybeCorrupt": False,
+                    "durationSeconds": 1,
+                    "resourceChanges": {"same": 1, "update": 2, "delete": 1},
+                    "PolicyPacks": {},
+                },
+            }
+        ),
+    ]
+
+    drifted = drifted_from_events(events)
+
+    assert drifted == (
+        DriftedResource(queue, "aws:sqs/queue:Queue", "update", ("messageRetentionSeconds",)),
+        DriftedResource(bucket, "aws:s3/bucketV2:BucketV2", "delete", ()),
+        DriftedResource(table, "aws:dynamodb/table:Table", "update", ("attributes", "ttl")),
+    )
+    assert drifted[0].name == "dead-letter-queue"

@@ -105,6 +105,28 @@ def test_preview_all_exit_codes_changes_no_changes_error(run: Run) -> None:
     assert run("preview-all") == ExitCode.FAILED
 
 
+def test_drift_exit_codes_none_drift_error(run: Run) -> None:
+    assert run("drift") == ExitCode.OK  # nothing deployed: every layer is absent
+    assert run("deploy-all") == ExitCode.OK
+    assert run("drift", "--concurrency", "2") == ExitCode.OK
+    run.engine.delete_out_of_band("storage", "s3_bucket_name")
+    assert run("drift") == ExitCode.CHANGES
+    report = json.loads((run.root / "build" / "drift-report.json").read_text())
+    assert report["exit_code"] == 4
+    assert report["layers"][1]["drift"][0]["change"] == "delete"
+    run.engine.fail("security", "error: could not read the key", operation="refresh")
+    assert run("drift") == ExitCode.FAILED
+    # drift needs no preflight: it changes nothing.
+    assert run.preflights == [(list(MANIFEST.order), True)]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "three"])
+def test_drift_concurrency_must_be_a_positive_number(value: str) -> None:
+    with pytest.raises(SystemExit) as raised:
+        build_parser().parse_args(["drift", "--concurrency", value])
+    assert raised.value.code == 2
+
+
 def test_a_guard_refusal_exits_3(run: Run) -> None:
     assert run("deploy", "compute") == ExitCode.REFUSED
     assert "upstream layer security, storage has never been deployed" in run.stdout

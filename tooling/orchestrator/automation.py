@@ -13,6 +13,11 @@ broken, the run stops with one paragraph saying what to do; it never shows a tra
 The git commit of each update is written into the update's message (`commit=<sha>`), which
 every backend keeps in the stack's history; for updates someone ran by hand, the CLI's own
 `git.head` metadata is used instead.
+
+Drift is a preview-only refresh (`Stack.preview_refresh`, `pulumi refresh --preview-only`):
+it writes no state and no history, and the drifted resources are read from its engine events
+(`drifted_from_events`). Several layers may be refreshed at once from different threads: the
+engine's lazily resolved CLI and organization are resolved once, under a lock.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -36,7 +42,10 @@ from semver import VersionInfo
 from shared.manifest import MANIFEST, PROJECT_PREFIX, Manifest
 from shared.references import FILE_BACKEND_ORG, stack_name
 from tooling.orchestrator.engine import (
+    DRIFT_CHANGES,
     ConsumedValue,
+    DriftedResource,
+    DriftResult,
     EngineError,
     OutputSink,
     OutputValue,
@@ -180,6 +189,50 @@ def _op_counts(changes: Mapping[Any, int] | None) -> dict[str, int]:
     return {str(getattr(op, "value", op)): int(count) for op, count in (changes or {}).items()}
 
 
+def _top_level(path: str) -> str:
+    """The top-level property of a detailed-diff path (`tags.Name`, `rules[0].cidr`)."""
+    for index, character in enumerate(path):
+        if character in ".[":
+            return path[:index]
+    return path
+
+
+def drifted_from_events(events: Iterable[auto.EngineEvent]) -> tuple[DriftedResource, ...]:
+    """The resources a preview-only refresh found changed or gone, from its engine events.
+
+    For every resource of the state the engine emits a `resourcePreEvent` whose op is
+    `refresh`, then, once the provider has read the resource, a `resOutputsEvent` whose op is
+    the step's result (pulumi/pulumi pkg/engine/update.go, previewActions.OnResourceStepPost:
+    for a refresh step `op = step.(*deploy.RefreshStep).ResultOp()`, and the summary counts
+    the same op). RefreshStep.ResultOp (pkg/resource/deploy/step.go) is `delete` when the
+    provider's Read found nothing, `update` when the read state differs (the provider's diff
+    between the read state and the program's last inputs, inverted to read from state to
+    cloud; outputs only for an external resource such as a StackReference), else `same`. The
+    event's `diffs` are the step's changed keys and `detailedDiff` its property paths
+    (pkg/engine/event_emitter.go, makeStepEventMetadata); both are empty for a deletion. Only
+    names are read here: the events' old and new states, which hold values, are not kept.
+    """
+    found: dict[str, DriftedResource] = {}
+    for event in events:
+        outputs = event.res_outputs_event
+        if outputs is None:
+            continue
+        metadata = outputs.metadata
+        change = str(getattr(metadata.op, "value", metadata.op))
+        if change not in DRIFT_CHANGES:
+            continue
+        names = list(metadata.diffs or []) or sorted(
+            {_top_level(path) for path in (metadata.detailed_diff or {})}
+        )
+        found[metadata.urn] = DriftedResource(
+            urn=metadata.urn,
+            type=metadata.type,
+            change=change,
+            properties=tuple(dict.fromkeys(names)),
+        )
+    return tuple(found.values())
+
+
 def _decode_state_value(value: object) -> ConsumedValue:
     """A value from exported state; secrets appear as plaintext JSON with --show-secrets."""
     if isinstance(value, dict) and value.get(SECRET_SIG_KEY) == SECRET_SIG:
@@ -217,6 +270,9 @@ class AutomationEngine:
             lambda: resolve_pulumi_command(target.repo_root)
         )
         self._organization: str | None = None
+        # Drift calls the engine from several threads: the CLI (which may be installed on
+        # first use) and the organization are resolved by one of them only.
+        self._resolving = threading.RLock()
 
     def work_dir(self, layer: str) -> Path:
         """The layer's Pulumi project directory."""
@@ -224,11 +280,12 @@ class AutomationEngine:
 
     def organization(self) -> str:
         """The organization of every stack: asked of the backend once (see `organization_of`)."""
-        if self._organization is None:
-            self._organization = organization_of(
-                self.target, self._workspace_for_backend, self._command_available
-            )
-        return self._organization
+        with self._resolving:
+            if self._organization is None:
+                self._organization = organization_of(
+                    self.target, self._workspace_for_backend, self._command_available
+                )
+            return self._organization
 
     def _command_available(self) -> None:
         self.command()
@@ -257,9 +314,10 @@ class AutomationEngine:
 
     def command(self) -> auto.PulumiCommand:
         """The pinned CLI, resolved on first use so constructing the engine runs nothing."""
-        if self._command is None:
-            self._command = self._command_factory()
-        return self._command
+        with self._resolving:
+            if self._command is None:
+                self._command = self._command_factory()
+            return self._command
 
     def environment(self, program_dir: Path | None = None) -> dict[str, str]:
         """Variables for every CLI call on a layer; a rollback's program gets its own shared/."""
@@ -517,6 +575,32 @@ class AutomationEngine:
                 )
             return UpdateResult(
                 resource_changes=_op_counts(result.summary.resource_changes), outputs={}
+            )
+
+    def refresh_preview(self, layer: str, *, on_output: OutputSink) -> DriftResult:
+        """A preview-only refresh: `pulumi refresh --preview-only` asks each resource's
+        provider to read it and reports what a refresh would record, without writing state or
+        history (and, on a file backend since CLI v3.229.0, without taking the stack's lock:
+        pulumi/pulumi#22385). It runs no program (`--run-program` is off by default), so it
+        needs no upstream layer. A stack that does not exist is not created."""
+        with self._cli(layer, "refresh"):
+            stack = self._open(layer, create=False)
+            if stack is None:
+                return DriftResult(resource_changes={}, stack_exists=False)
+            events: list[auto.EngineEvent] = []
+            with self._config_file(layer, stack) as config_file:
+                result = stack.preview_refresh(
+                    on_output=on_output,
+                    on_error=on_output,
+                    # Called from the SDK's event reader thread; a list's append is atomic.
+                    on_event=events.append,
+                    color="never",
+                    config_file=config_file,
+                    show_secrets=False,
+                )
+            return DriftResult(
+                resource_changes=_op_counts(result.change_summary),
+                drifted=drifted_from_events(events),
             )
 
     def history(self, layer: str) -> list[UpdateRecord]:

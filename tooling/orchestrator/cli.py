@@ -1,16 +1,18 @@
 """Command line of the orchestrator: `python -m tooling.orchestrator <command> [options]`.
 
-The nox sessions (deploy_all, deploy, preview_all, destroy_all, destroy, rollback, graph,
-outputs, status) call these commands; the CI workflow also calls `changed-layers`.
+The nox sessions (deploy_all, deploy, preview_all, destroy_all, destroy, rollback, drift,
+graph, outputs, status) call these commands; the CI workflow (layers.yml) also calls
+`changed-layers`.
 
 Exit codes (ExitCode in orchestrator.py):
-    0  success; for preview-all: no layer would change
+    0  success; for preview-all: no layer would change; for drift: no layer drifted
     1  a layer failed (engine error, or its outputs lack a promised key); see the report
     2  could not start: bad usage, or the Pulumi CLI, git, AWS credentials or the aws
        target's passphrase is missing (one paragraph says what to do)
     3  refused by a guard: contract, upstream never deployed, downstream still deployed,
        --yes missing off the local target, nothing to resume
-    4  preview-all only: no error, and some layer would change or waits on an upstream
+    4  preview-all: no error, and some layer would change or waits on an upstream;
+       drift: no error, and some resource differs from the cloud or is gone
 With --stacks, the worst of the environments' codes: 1, then 2, 3, 4, 0 (environments.py).
 """
 
@@ -29,9 +31,10 @@ from rich.console import Console
 from shared.manifest import MANIFEST, REPO_ROOT
 from tooling.gitrepo import GitError, GitRepo
 from tooling.orchestrator.changes import touched_layers
+from tooling.orchestrator.drift import DEFAULT_CONCURRENCY
 from tooling.orchestrator.engine import Engine
 from tooling.orchestrator.environments import (
-    DEFAULT_CONCURRENCY,
+    DEFAULT_ENVIRONMENT_CONCURRENCY,
     add_options,
     requested_stacks,
     run_environments,
@@ -154,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deploy, preview, destroy and roll back the layers in manifest order.",
         epilog=(
             "exit codes: 0 ok / no changes, 1 a layer failed, 2 could not start, "
-            "3 refused by a guard, 4 preview has changes"
+            "3 refused by a guard, 4 preview has changes / drift found"
         ),
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -223,6 +226,21 @@ def build_parser() -> argparse.ArgumentParser:
     _skip_preflight_option(rollback)
     rollback.set_defaults(run=_rollback)
 
+    drift = add(
+        "drift",
+        "refresh every layer preview-only (writing nothing) and report the resources that "
+        "differ from the cloud",
+    )
+    drift.add_argument(
+        "--concurrency",
+        type=_at_least_one,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"layers refreshed at once (default {DEFAULT_CONCURRENCY}); every layer is "
+        "independent in a refresh",
+    )
+    drift.set_defaults(run=_drift)
+
     add("outputs", "every layer's outputs, secrets masked").set_defaults(run=_outputs)
     add("status", "last update per layer and stale consumers").set_defaults(run=_status)
 
@@ -266,6 +284,20 @@ def _rollback(orchestrator: Orchestrator, args: argparse.Namespace) -> int:
     if args.steps < 1:
         raise UnavailableError("--steps counts successful updates back and must be at least 1.")
     return orchestrator.rollback(args.layer, to=args.to, steps=args.steps, yes=args.yes).exit_code
+
+
+def _drift(orchestrator: Orchestrator, args: argparse.Namespace) -> int:
+    return orchestrator.drift(concurrency=args.concurrency).exit_code
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _outputs(orchestrator: Orchestrator, args: argparse.Namespace) -> int:
@@ -394,7 +426,7 @@ def main(
                 command=lambda orchestrator: int(args.run(orchestrator, args)),
                 orchestrator_for=orchestrator_for,
                 build_root=repo_root / "build",
-                concurrency=args.concurrency or DEFAULT_CONCURRENCY,
+                concurrency=args.concurrency or DEFAULT_ENVIRONMENT_CONCURRENCY,
                 console=out,
                 error_console=err,
             ).exit_code

@@ -117,6 +117,45 @@ class PreviewResult:
     stack_exists: bool = True
 
 
+# What a drifted resource's refresh found (RefreshStep.ResultOp, pulumi/pulumi
+# pkg/resource/deploy/step.go): its properties differ from the cloud's, or it is gone.
+DRIFT_CHANGES = ("update", "delete")
+
+
+@dataclass(frozen=True)
+class DriftedResource:
+    """A resource of a layer's state that differs from what its provider reads now.
+
+    `change` is "update" (it exists, and some properties differ) or "delete" (the provider
+    no longer finds it). `properties` are the top-level names of the properties that differ,
+    as the engine reports them (empty for a deletion, or when the engine names none).
+    """
+
+    urn: str
+    type: str
+    change: str
+    properties: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The resource's logical name: the last part of its URN."""
+        return self.urn.rsplit("::", 1)[-1]
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """What a preview-only refresh of a layer found; it wrote nothing.
+
+    `stack_exists` is False when the layer has no stack: nothing was refreshed. Otherwise
+    `resource_changes` counts what the refresh would record per resource (`same`, `update`,
+    `delete`) and `drifted` lists the resources that differ from the cloud.
+    """
+
+    resource_changes: Mapping[str, int]
+    drifted: tuple[DriftedResource, ...] = ()
+    stack_exists: bool = True
+
+
 @dataclass(frozen=True)
 class UpdateRecord:
     """One entry of a stack's history (newest first), whoever ran it."""
@@ -170,6 +209,12 @@ class Engine(Protocol):
 
     def destroy(self, layer: str, *, message: str, on_output: OutputSink) -> UpdateResult:
         """Delete every resource of the layer's stack (the stack and its history remain)."""
+        ...
+
+    def refresh_preview(self, layer: str, *, on_output: OutputSink) -> DriftResult:
+        """Which resources of the layer's state differ from the cloud, as a preview-only
+        refresh (`pulumi refresh --preview-only`) finds them: it runs no program, writes no
+        state, adds no history entry and creates no stack (an absent stack stays absent)."""
         ...
 
     def history(self, layer: str) -> list[UpdateRecord]:

@@ -41,7 +41,7 @@ from tooling.orchestrator.render import CombinedRenderer, Renderer, RichRenderer
 from tooling.orchestrator.report import REPORT_FILES, CombinedReport, EnvironmentResult
 from tooling.orchestrator.targets import RefusedError, UnavailableError
 
-DEFAULT_CONCURRENCY = 3
+DEFAULT_ENVIRONMENT_CONCURRENCY = 3
 
 # Under build/: one directory per environment, and the combined reports beside them (a stack
 # name has no dot, so it never collides with a report's file name).
@@ -78,7 +78,8 @@ def add_options(parser: argparse.ArgumentParser, operation: str) -> None:
         "--concurrency",
         type=int,
         metavar="N",
-        help=f"with --stacks: environments running at once (default {DEFAULT_CONCURRENCY})",
+        help="with --stacks: environments running at once "
+        f"(default {DEFAULT_ENVIRONMENT_CONCURRENCY})",
     )
     parser.set_defaults(environments_operation=operation)
 
@@ -86,8 +87,10 @@ def add_options(parser: argparse.ArgumentParser, operation: str) -> None:
 def requested_stacks(args: argparse.Namespace, check: Callable[[str], str]) -> list[str] | None:
     """The stacks `--stacks` names, each checked with `check` (the stack-name rule); None when
     the command runs one stack. UnavailableError (exit 2) on any bad input."""
-    listed: str | None = getattr(args, "stacks", None)
-    concurrency: int | None = getattr(args, "concurrency", None)
+    if not hasattr(args, "environments_operation"):
+        return None  # a command without --stacks (its own --concurrency, if any, is not ours)
+    listed: str | None = args.stacks
+    concurrency: int | None = args.concurrency
     if listed is None:
         if concurrency is not None:
             raise UnavailableError(

@@ -12,6 +12,7 @@ layer's operation, permanently or transiently, and to export a different set of 
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from pathlib import Path
 from shared.manifest import MANIFEST, Layer, Manifest
 from tooling.orchestrator.engine import (
     ConsumedValue,
+    DriftedResource,
+    DriftResult,
     EngineError,
     OutputSink,
     OutputValue,
@@ -32,6 +35,8 @@ from tooling.orchestrator.engine import (
 
 # A fixed start so histories are reproducible; every operation advances the clock a minute.
 EPOCH = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+# The type of every simulated resource (one per exported output).
+RESOURCE_TYPE = "memory:index:Resource"
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,14 @@ class InMemoryEngine:
         self.config: dict[str, dict[str, object]] = {}
         # Seconds every update takes, slept for real (the orchestration benchmark's engine).
         self.update_seconds = 0.0
+        # Seconds every preview-only refresh takes, slept for real (to watch concurrency).
+        self.refresh_seconds = 0.0
+        # layer -> output key -> how its resource differs from the cloud (out-of-band changes).
+        self.drift: dict[str, dict[str, DriftedResource]] = {}
+        # Refreshes running now, and the most that ever ran at once (refreshes run in threads).
+        self.refreshing = 0
+        self.most_refreshing = 0
+        self._refresh_lock = threading.Lock()
         # The repository the programs come from, as fingerprints see it (set_program edits it).
         self.sources = SimulatedSources()
         self._clock = EPOCH
@@ -99,6 +112,27 @@ class InMemoryEngine:
     def deploy_directly(self, layer: str, *, commit: str, message: str = "") -> None:
         """An update someone ran with `pulumi up` outside the orchestrator."""
         self.up(layer, message=message or f"manual up commit={commit}", on_output=lambda _: None)
+
+    def resource_urn(self, layer: str, key: str) -> str:
+        """The URN of the simulated resource behind the layer's output `key`."""
+        project = self.manifest.layer(layer).project
+        return f"urn:pulumi:{self.stack}::{project}::{RESOURCE_TYPE}::{key}"
+
+    def change_out_of_band(self, layer: str, key: str, *properties: str) -> None:
+        """Someone changed `properties` of the resource behind `key` in the cloud."""
+        self._drift(layer, key, "update", properties)
+
+    def delete_out_of_band(self, layer: str, key: str) -> None:
+        """Someone deleted the resource behind `key` in the cloud."""
+        self._drift(layer, key, "delete", ())
+
+    def _drift(self, layer: str, key: str, change: str, properties: tuple[str, ...]) -> None:
+        stack = self.stacks.get(layer)
+        if stack is None or key not in stack.outputs:
+            raise KeyError(f"{layer} has no deployed resource behind {key!r}")
+        self.drift.setdefault(layer, {})[key] = DriftedResource(
+            self.resource_urn(layer, key), RESOURCE_TYPE, change, properties
+        )
 
     def default_outputs(self, layer: str) -> dict[str, OutputValue]:
         spec = self.manifest.layer(layer)
@@ -194,6 +228,11 @@ class InMemoryEngine:
         count = len(exported)
         stack.resources = count
         stack.outputs = dict(exported)
+        # Drift outlives an update, except on the resources the update removed.
+        if layer in self.drift:
+            self.drift[layer] = {
+                key: drifted for key, drifted in self.drift[layer].items() if key in exported
+            }
         # What a StackReference records: every output of each upstream, as it is right now.
         stack.consumed = {
             upstream: {
@@ -231,11 +270,40 @@ class InMemoryEngine:
             raise
         changes = {"delete": stack.resources} if stack.resources else {}
         stack.resources = 0
+        self.drift.pop(layer, None)
         stack.outputs = {}
         stack.consumed = {}
         self._record(layer, "destroy", "succeeded", message, changes)
         on_output(f"Destroying ({self.stack})")
         return UpdateResult(resource_changes=changes, outputs={})
+
+    def refresh_preview(self, layer: str, *, on_output: OutputSink) -> DriftResult:
+        self.calls.append(Call("refresh_preview", layer))
+        with self._refresh_lock:
+            self.refreshing += 1
+            self.most_refreshing = max(self.most_refreshing, self.refreshing)
+        try:
+            if self.refresh_seconds:
+                time.sleep(self.refresh_seconds)
+            self._maybe_fail(layer, "refresh")
+            stack = self.stacks.get(layer)
+            if stack is None:
+                # `pulumi refresh` needs a stack; a preview does not create one.
+                return DriftResult(resource_changes={}, stack_exists=False)
+            on_output(f"Previewing refresh ({self.stack})")
+            drifted = tuple(self.drift.get(layer, {}).values())
+            counts = {
+                "same": stack.resources - len(drifted),
+                "update": sum(1 for item in drifted if item.change == "update"),
+                "delete": sum(1 for item in drifted if item.change == "delete"),
+            }
+            return DriftResult(
+                resource_changes={op: count for op, count in counts.items() if count},
+                drifted=drifted,
+            )
+        finally:
+            with self._refresh_lock:
+                self.refreshing -= 1
 
     def history(self, layer: str) -> list[UpdateRecord]:
         self.calls.append(Call("history", layer))

@@ -17,6 +17,7 @@ Rules it enforces, whatever engine runs underneath:
   update read (recorded by Pulumi in its StackReference state) with the upstream's current
   outputs. Unlike comparing update times, this is exact: an upstream update that changed
   nothing a consumer reads does not make it stale, and it covers updates run by hand.
+- Drift (drift.py) refreshes every layer preview-only, concurrently, and writes nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Protocol
 from shared.manifest import MANIFEST, Manifest
 from tooling.gitrepo import GitError, GitRepo
 from tooling.orchestrator import contract
+from tooling.orchestrator.drift import DEFAULT_CONCURRENCY, refresh_layers
 from tooling.orchestrator.engine import (
     Engine,
     EngineError,
@@ -84,7 +86,7 @@ class ExitCode(IntEnum):
     FAILED = 1  # a layer's engine operation failed, or its outputs broke the contract
     UNAVAILABLE = 2  # could not start: usage, Pulumi CLI, git, credentials or passphrase
     REFUSED = 3  # a guard refused: contract, upstream not deployed, downstream deployed, --yes
-    CHANGES = 4  # preview only: no error, and some layer would change or waits on an upstream
+    CHANGES = 4  # preview: some layer would change or waits on an upstream; drift: drift found
 
 
 def _now() -> str:
@@ -546,6 +548,29 @@ class Orchestrator:
         if Status.FAILED in statuses:
             code = ExitCode.FAILED
         elif statuses & {Status.CHANGES, Status.WAITING, Status.NOT_DEPLOYED}:
+            code = ExitCode.CHANGES
+        else:
+            code = ExitCode.OK
+        return self._finish(report, code)
+
+    def drift(self, *, concurrency: int = DEFAULT_CONCURRENCY) -> RunReport:
+        """Every layer refreshed preview-only, at most `concurrency` at once (drift.py): which
+        resources differ from the cloud. Writes no state and no history."""
+        layers = list(self.manifest.order)
+        report = self._report("drift")
+        with self.renderer.progress("refresh", len(layers)) as live:
+            report.layers = refresh_layers(
+                self.engine,
+                layers,
+                stack=self.stack,
+                progress=live,
+                clock=self.clock,
+                concurrency=concurrency,
+            )
+        statuses = {row.status for row in report.layers}
+        if Status.FAILED in statuses:
+            code = ExitCode.FAILED
+        elif Status.DRIFTED in statuses:
             code = ExitCode.CHANGES
         else:
             code = ExitCode.OK

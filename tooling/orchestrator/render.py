@@ -4,11 +4,17 @@ The orchestrator decides (orchestrator.py, plan.py) and hands what it decided to
 the plan before a run, progress while each layer runs, the report after it, and the status
 and outputs views. `RichRenderer` draws them with rich on a console; a test, or a caller
 that wants JSON only, passes another renderer. Nothing here decides anything.
+
+Progress may be reported from several threads at once (drift refreshes layers concurrently):
+`start` and `finish` may be called for different layers in any interleaving. Every line is one
+`Console.print`, which rich renders and writes under its own lock, so lines never mix; each
+engine line carries its layer's name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol
@@ -19,7 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from shared.manifest import MANIFEST
-from tooling.orchestrator.engine import OutputSink
+from tooling.orchestrator.engine import DriftedResource, OutputSink
 from tooling.orchestrator.plan import Intent, Plan
 from tooling.orchestrator.report import (
     RAN,
@@ -43,6 +49,8 @@ STATUS_STYLES: Mapping[Status, str] = {
     Status.NOT_DEPLOYED: "cyan",
     Status.DESTROYED: "magenta",
     Status.ABSENT: "dim",
+    Status.IN_SYNC: "green",
+    Status.DRIFTED: "bold yellow",
 }
 
 
@@ -89,9 +97,27 @@ def format_duration(seconds: float) -> str:
     return f"{minutes}m{rest:02d}s" if minutes else f"{seconds:.1f}s"
 
 
+def describe_drift(resource: DriftedResource) -> str:
+    """`aws:sqs/queue:Queue dead-letter-queue: deleted outside Pulumi`, or which properties
+    differ."""
+    what = f"{resource.type} {resource.name}"
+    if resource.change == "delete":
+        return f"{what}: deleted outside Pulumi"
+    if resource.properties:
+        verb = "differs" if len(resource.properties) == 1 else "differ"
+        return f"{what}: {', '.join(resource.properties)} {verb} from the cloud"
+    return f"{what}: differs from the cloud"
+
+
+def format_drift(drifted: Sequence[DriftedResource]) -> str:
+    return "; ".join(describe_drift(resource) for resource in drifted)
+
+
 def row_note(row: LayerResult) -> str:
     """The row's note with why it retried, which outputs changed and whether it was carried."""
     parts = [row.note] if row.note else []
+    if row.drift:
+        parts.insert(0, format_drift(row.drift))
     if row.reason:
         parts.insert(0, f"{'ran' if row.ran else 'not run'}: {row.reason}")
     if row.retried:
@@ -139,10 +165,8 @@ INTENT_STYLES: Mapping[Intent, str] = {
 
 def plan_table(plan: Plan) -> Table:
     forced = " · --force" if plan.force else ""
-    table = Table(
-        title=f"plan · {plan.operation} · stack {plan.stack} · target {plan.target}{forced}",
-        title_justify="left",
-    )
+    title = f"plan · {plan.operation} · stack {plan.stack} · target {plan.target}{forced}"
+    table = Table(title=title, title_justify="left", min_width=len(title))
     for column in ("layer", "intent", "why"):
         table.add_column(column, overflow="fold")
     for row in plan.layers:
@@ -256,7 +280,8 @@ def combined_table(report: CombinedReport) -> Table:
 
 class _ConsoleProgress:
     """A header per layer (i of n, elapsed), engine lines prefixed with the layer, and on a
-    terminal a spinner with the run's elapsed time."""
+    terminal a spinner with the run's elapsed time. Safe to call from several threads: the
+    count of finished layers is kept under a lock, and each line is one print."""
 
     def __init__(
         self,
@@ -276,13 +301,15 @@ class _ConsoleProgress:
         self.label = label
         self.bar: Progress | None = None
         self.task: TaskID | None = None
+        self.finished = 0
+        self._lock = threading.Lock()
 
     def start(self, index: int, layer: str) -> OutputSink:
         elapsed = self.clock() - self.started
         headline = f"{self.label}layer {index} of {self.total}: {self.verb} {layer}"
         self.console.print(Text(f"▶ {headline} (elapsed {elapsed:.0f}s)", style="bold"))
         if self.bar is not None and self.task is not None:
-            self.bar.update(self.task, description=headline, completed=index - 1)
+            self.bar.update(self.task, description=headline)
         prefix = f"{self.label}{layer:>{self.width}} │ "
 
         def sink(line: str) -> None:
@@ -291,14 +318,20 @@ class _ConsoleProgress:
         return sink
 
     def finish(self, row: LayerResult) -> None:
+        with self._lock:
+            self.finished += 1
+            finished = self.finished
+        note = "; ".join(part for part in (format_drift(row.drift), row.note) if part)
         self.console.print(
             Text.assemble(
                 f"  {self.label}",
                 (row.status.value, STATUS_STYLES[row.status]),
                 f" {row.layer} in {row.duration_s:.1f}s",
-                f": {row.note}" if row.note else "",
+                f": {note}" if note else "",
             )
         )
+        if self.bar is not None and self.task is not None:
+            self.bar.update(self.task, completed=finished)
 
 
 class RichRenderer:

@@ -3,7 +3,8 @@ the status of each layer and the outputs table. Data only: render.py draws it.
 
 The JSON is what `deploy_all --resume` reads back (the failed and skipped layers of the last
 run) and what CI keeps as an artifact. Its schema is `RunReport.to_json()`: the operation,
-stack, target, commit, start and end times, exit code and one object per layer.
+stack, target, commit, start and end times, exit code and one object per layer; a drift row
+lists its drifted resources (`drift`: urn, type, change, properties).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from tooling.orchestrator.engine import UpdateRecord
+from tooling.orchestrator.engine import DriftedResource, UpdateRecord
 
 REPORT_FILES = {
     "deploy_all": "deploy-report.json",
@@ -24,6 +25,7 @@ REPORT_FILES = {
     "destroy_all": "destroy-report.json",
     "destroy": "destroy-layer-report.json",
     "rollback": "rollback-report.json",
+    "drift": "drift-report.json",
 }
 
 
@@ -39,12 +41,22 @@ class Status(StrEnum):
     WAITING = "waiting"  # preview: an upstream layer was never deployed
     NOT_DEPLOYED = "not deployed"  # preview: the stack does not exist; an update creates it
     DESTROYED = "destroyed"  # destroy removed its resources
-    ABSENT = "absent"  # destroy: nothing deployed
+    ABSENT = "absent"  # destroy, drift: nothing deployed
+    IN_SYNC = "in sync"  # drift: every resource is as the cloud has it
+    DRIFTED = "drifted"  # drift: some resource differs from the cloud, or is gone
 
 
 # Statuses of a layer whose engine operation ran (the others have no duration worth showing).
 RAN = frozenset(
-    {Status.SUCCEEDED, Status.UNCHANGED, Status.FAILED, Status.CHANGES, Status.DESTROYED}
+    {
+        Status.SUCCEEDED,
+        Status.UNCHANGED,
+        Status.FAILED,
+        Status.CHANGES,
+        Status.DESTROYED,
+        Status.IN_SYNC,
+        Status.DRIFTED,
+    }
 )
 
 # Statuses that stop everything downstream of the layer in a run.
@@ -74,6 +86,8 @@ class LayerResult:
     ran: bool = True
     # The fingerprint recorded with the update (or matched by the skip), in full.
     fingerprint: str | None = None
+    # drift: the resources that differ from the cloud (empty for other operations).
+    drift: list[DriftedResource] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -98,6 +112,15 @@ class LayerResult:
             reason=str(data.get("reason", "")),
             ran=bool(data.get("ran", True)),
             fingerprint=data.get("fingerprint"),
+            drift=[
+                DriftedResource(
+                    urn=str(item["urn"]),
+                    type=str(item["type"]),
+                    change=str(item["change"]),
+                    properties=tuple(str(name) for name in item.get("properties") or ()),
+                )
+                for item in data.get("drift") or []
+            ],
         )
 
 

@@ -24,16 +24,21 @@ What it imitates, each with its source beside the code:
   the stacks the backend holds; resource changes (create/update/delete/same, reads apart) come
   from comparing the new registrations' inputs with the previous checkpoint; the change
   summary, history entries and the engine events (`events.py`) have the CLI's shapes;
-- two AWS refusals the orchestrator must survive (`aws_account.py`): DeleteTable on a
-  deletion-protected table, and CreateSecret with a name still reserved by a deleted secret.
+- the AWS account (`aws_account.py`): what the updates created, so that `refresh` (and
+  `refresh --preview-only`, which writes nothing and takes no lock) finds the resources a test
+  changed or deleted out of band, with the engine's refresh steps and events; and two AWS
+  refusals the orchestrator must survive: DeleteTable on a deletion-protected table, and
+  CreateSecret with a name still reserved by a deleted secret.
 
 What it cannot check (no provider plugin or cloud is involved):
-- no provider runs: no real diff (an input change is an in-place update; replacements,
-  provider defaults and drift are invisible), no provider validation beyond the SDK's and the
-  resource types' own typing, no default provider resources in state or counts;
+- no provider runs: no real diff (an input change is an in-place update; replacements and
+  provider defaults are invisible), no provider validation beyond the SDK's and the resource
+  types' own typing, no default provider resources in state or counts;
 - policy packs are checked to exist (`PulumiPolicy.yaml`, resolved from the working directory
   as the CLI does) but not executed;
-- refresh reads nothing from a cloud (every resource is `same`);
+- a refresh reads the double's account, not AWS: only changes made through the account's
+  out-of-band helpers show, named by top-level key (a provider's diff may name nested paths
+  and ignore keys it does not manage);
 - Pulumi Cloud is not served: only `file://` backends; `whoami` answers for the file backend;
 - the language host is simplified: the program runs in the CLI's own Python process, which
   imports `shared` and the layer program from the interpreter's path (PYTHONPATH first, as the

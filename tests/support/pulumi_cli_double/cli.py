@@ -346,16 +346,20 @@ def config_list(invocation: Invocation) -> int:
     return 0
 
 
+def config_key(text: str, project: str, *, path: bool) -> tuple[str, list[Any]]:
+    """The full key (`project:` added when no namespace) and, with `--path`, its segments."""
+    if path:
+        return parse_path(text, project)
+    return full_key(text, project), []
+
+
 def config_get(invocation: Invocation) -> int:
     """config get: the value (secrets decrypted); `--json` gives `{"value", "secret"}`."""
     parsed = invocation.parsed
     assert parsed is not None
     context = engine.stack_context(invocation)
     key_text = parsed.args[0]
-    if parsed.flag("path"):
-        key, segments = parse_path(key_text, context.project.name)
-    else:
-        key, segments = full_key(key_text, context.project.name), []
+    key, segments = config_key(key_text, context.project.name, path=parsed.flag("path"))
     stored: Any = (context.settings.document.get("config") or {}).get(key)
     for segment in segments:
         stored = child(stored, segment)
@@ -387,10 +391,7 @@ def config_set_all(invocation: Invocation) -> int:
         key_text, separator, value = text.partition("=")
         if not separator:
             raise CliError(f"could not parse {text} as a configuration key/value pair")
-        if parsed.flag("path"):
-            key, segments = parse_path(key_text, context.project.name)
-        else:
-            key, segments = full_key(key_text, context.project.name), []
+        key, segments = config_key(key_text, context.project.name, path=parsed.flag("path"))
         stored: Any = value
         if secret:
             assert secrets is not None
@@ -405,10 +406,7 @@ def config_rm(invocation: Invocation) -> int:
     assert parsed is not None
     context = engine.stack_context(invocation)
     key_text = parsed.args[0]
-    if parsed.flag("path"):
-        key, segments = parse_path(key_text, context.project.name)
-    else:
-        key, segments = full_key(key_text, context.project.name), []
+    key, segments = config_key(key_text, context.project.name, path=parsed.flag("path"))
     context.settings.remove(key, segments)
     context.settings.save()
     return 0

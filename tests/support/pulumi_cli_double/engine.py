@@ -7,10 +7,16 @@
   StackReference is a `read` (step.go, StepOp). The change summary counts every step; whether
   it "has changes" ignores `same` and the read operations (pkg/engine/events/
   resource_changes.go, HasChanges).
-- `destroy` deletes every resource in reverse order (reads are discarded, `discard`);
-  `refresh` finds every resource `same` (no cloud to read).
+- `destroy` deletes every resource in reverse order (reads are discarded, `discard`).
+- `refresh` reads every resource of the checkpoint from the account (aws_account.py) and a
+  StackReference from the stack it names; see plan_refresh for the steps and events, which
+  are the engine's. With `--preview-only` it writes nothing: no checkpoint, no history entry,
+  no backup, and it takes no lock (pkg/backend/diy/backend.go, Refresh: since v3.229.0,
+  pulumi/pulumi#22385, the PreviewOnly branch calls `b.apply` with DryRun and returns before
+  `b.Lock`; apply writes history and backups only `if !opts.DryRun`).
 - Steps run in order; one that AWS refuses (aws_account.py) fails the operation, and what ran
-  before it is kept in the checkpoint, as the engine's snapshot manager keeps it.
+  before it is kept in the checkpoint, as the engine's snapshot manager keeps it. Every create
+  and update is recorded in the account, every delete removed from it.
 - A non-preview operation locks the stack, saves the checkpoint, appends a history entry
   (kind, start and end times, message, environment with git metadata and `exec.kind`, config,
   result, resource changes) and a backup (pkg/backend/diy/backend.go, apply).
@@ -34,7 +40,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tests.support.pulumi_cli_double.aws_account import Account, AwsRefusalError
+from tests.support.pulumi_cli_double.aws_account import Account, AwsRefusalError, as_kept
 from tests.support.pulumi_cli_double.backend import (
     DIY_ORGANIZATION,
     FileBackend,
@@ -64,6 +70,7 @@ from tests.support.pulumi_cli_double.workspace import (
 )
 
 STACK_TYPE = "pulumi:pulumi:Stack"
+STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
 # Operations that do not change anything (HasChanges in pkg/engine/events/resource_changes.go).
 NO_CHANGE_OPS = frozenset({"same", "read", "discard", "read-replacement"})
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -76,6 +83,9 @@ LABELS = {
     ("refresh", True): "Previewing refresh",
 }
 SYMBOLS = {"create": "+", "update": "~", "delete": "-", "same": " ", "read": ">", "discard": "<"}
+# The detailed diff kinds inverted, as a refresh inverts the provider's diff (DiffResult.Invert
+# and DiffKind.Invert in pulumi/pulumi's sdk/go/common/resource/plugin): add <-> delete.
+INVERTED = {"add": "delete", "delete": "add", "update": "update"}
 
 
 def cli_version() -> str:
@@ -285,9 +295,21 @@ class Step:
     type: str
     old: dict[str, Any] | None = None
     new: dict[str, Any] | None = None
+    # A refresh step's outcome once the resource is read (RefreshStep.ResultOp): same, update
+    # or delete; the keys that differ (Diffs) and their kinds (DetailedDiff), if any.
+    result: str | None = None
+    diffs: list[str] = field(default_factory=list)
+    detailed: dict[str, str] | None = None
+
+    @property
+    def counted(self) -> str:
+        """What the change summary counts the step as: a refresh counts its result."""
+        return self.result or self.op
 
     @property
     def state(self) -> dict[str, Any] | None:
+        if self.op == "refresh":
+            return self.new
         return self.new if self.op not in ("delete", "discard") else None
 
 
@@ -300,7 +322,7 @@ class Outcome:
     def changes(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for step in self.steps[: self.applied] if self.failure else self.steps:
-            counts[step.op] = counts.get(step.op, 0) + 1
+            counts[step.counted] = counts.get(step.counted, 0) + 1
         return counts
 
 
@@ -388,8 +410,97 @@ def plan_destroy(old: list[dict[str, Any]]) -> list[Step]:
     ]
 
 
-def plan_refresh(old: list[dict[str, Any]]) -> list[Step]:
-    return [Step("same", r["urn"], r["type"], r, r) for r in old]
+def plan_refresh(
+    old: list[dict[str, Any]], account: Account, stack_outputs: Mapping[str, Any]
+) -> list[Step]:
+    """One `refresh` step per resource of the checkpoint (plain form), with what reading it
+    found, as pulumi/pulumi's RefreshStep (pkg/resource/deploy/step.go) does:
+
+    - the root stack and component resources are never read, and stay `same` (Apply returns
+      at once for a resource that is not custom);
+    - a StackReference is read by the builtin provider, which re-reads the outputs of the stack
+      it names (pkg/resource/deploy/builtins.go, Read); it is external, so only its outputs are
+      compared and no keys are named: `update` when they differ;
+    - any other resource is read from the account: `delete` when it is gone (Read returned no
+      outputs), `update` when a property differs, with the differing keys in `diffs` and
+      `detailedDiff`, else `same`. The engine's diff is the provider's Diff from the read
+      state to the program's last inputs, inverted (a key the cloud added reads `add`, one it
+      lost `delete`); the double compares the account's properties with the checkpoint's
+      outputs (which hold the inputs) key by key, so it names top-level keys only, where a
+      provider may name nested paths and ignores keys it does not manage.
+
+    The refreshed state of an `update` takes the account's properties as outputs and, for the
+    keys that differ among its inputs, the account's values as inputs, as a bridged provider's
+    Read returns the inputs it extracts from what it read; so a later `up` puts the program's
+    values back. A secret property the account holds only as a digest keeps the state's value.
+    """
+    steps = []
+    for resource in old:
+        urn, typ = resource["urn"], resource["type"]
+        if not resource.get("custom"):
+            steps.append(Step("refresh", urn, typ, resource, resource, result="same"))
+        elif resource.get("external"):
+            steps.append(_refresh_reference(resource, stack_outputs))
+        else:
+            steps.append(_refresh_resource(resource, account))
+    return steps
+
+
+def _refresh_reference(resource: dict[str, Any], stack_outputs: Mapping[str, Any]) -> Step:
+    urn, typ = resource["urn"], resource["type"]
+    outputs = resource.get("outputs") or {}
+    if typ != STACK_REFERENCE_TYPE:
+        return Step("refresh", urn, typ, resource, resource, result="same")
+    name = str(outputs.get("name") or (resource.get("inputs") or {}).get("name"))
+    if name not in stack_outputs:
+        # The builtin provider's GetStackOutputs of a stack the backend does not hold.
+        raise CliError(f"refreshing {urn}: unknown stack {name!r}")
+    current = {
+        key: {SECRET_SIG_KEY: SECRET_SIG, "value": item["value"]}
+        if item["secret"]
+        else item["value"]
+        for key, item in stack_outputs[name].items()
+    }
+    if current == (outputs.get("outputs") or {}):
+        return Step("refresh", urn, typ, resource, resource, result="same")
+    secret_names = [key for key, item in stack_outputs[name].items() if item["secret"]]
+    new_outputs = {**outputs, "outputs": current, "secretOutputNames": secret_names}
+    return Step("refresh", urn, typ, resource, {**resource, "outputs": new_outputs}, "update")
+
+
+def _refresh_resource(resource: dict[str, Any], account: Account) -> Step:
+    urn, typ = resource["urn"], resource["type"]
+    reading = account.read(urn)
+    if not reading.known:
+        return Step("refresh", urn, typ, resource, resource, result="same")
+    if reading.properties is None:
+        return Step("refresh", urn, typ, resource, None, result="delete")
+    live = reading.properties
+    outputs = resource.get("outputs") or {}
+    recorded = as_kept(outputs)
+    differing = sorted(key for key in {*recorded, *live} if recorded.get(key) != live.get(key))
+    if not differing:
+        return Step("refresh", urn, typ, resource, resource, result="same")
+    detailed = {
+        key: INVERTED["add" if key not in live else "delete" if key not in recorded else "update"]
+        for key in differing
+    }
+    new_outputs = {
+        key: outputs[key] if key in outputs and as_kept(outputs[key]) == value else value
+        for key, value in live.items()
+    }
+    inputs = dict(resource.get("inputs") or {})
+    for key in differing:
+        if key in inputs and key not in live:
+            del inputs[key]
+        elif key in inputs and not _is_digest(live[key]):
+            inputs[key] = live[key]
+    new = {**resource, "inputs": inputs, "outputs": new_outputs}
+    return Step("refresh", urn, typ, resource, new, "update", differing, detailed)
+
+
+def _is_digest(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG_KEY) == SECRET_SIG and "sha256" in value
 
 
 def apply_steps(steps: list[Step], account: Account) -> Outcome:
@@ -401,7 +512,14 @@ def apply_steps(steps: list[Step], account: Account) -> Outcome:
                 account.check_create(step.type, step.new["outputs"])
             if step.op == "delete" and step.old is not None and not step.old.get("retainOnDelete"):
                 account.delete(
-                    step.type, step.old.get("inputs") or {}, step.old.get("outputs") or {}
+                    step.urn,
+                    step.type,
+                    step.old.get("inputs") or {},
+                    step.old.get("outputs") or {},
+                )
+            if step.op in ("create", "update") and step.new and step.new.get("custom"):
+                account.record(
+                    step.urn, step.type, str(step.new.get("id") or ""), step.new["outputs"]
                 )
         except AwsRefusalError as refusal:
             outcome.failure = (step, str(refusal))
@@ -426,7 +544,7 @@ def resulting_resources(outcome: Outcome, old: list[dict[str, Any]]) -> list[dic
         entry["created"] = created
         entry["modified"] = (
             stamp
-            if step.op in ("create", "update")
+            if step.counted in ("create", "update")
             else ((step.old or {}).get("modified") or stamp)
         )
         resources.append(entry)
@@ -537,17 +655,17 @@ def git_metadata(directory: Path) -> dict[str, str]:
 
 def _print_steps(invocation: Invocation, steps: list[Step], dry_run: bool) -> None:
     for step in steps:
-        if step.op in ("same",):
+        op = step.counted
+        if op in ("same",):
             continue
         verb = (
-            step.op
+            op
             if dry_run
-            else {"create": "created", "update": "updated", "delete": "deleted"}.get(
-                step.op, step.op
-            )
+            else {"create": "created", "update": "updated", "delete": "deleted"}.get(op, op)
         )
         name = step.urn.rsplit("::", 1)[-1]
-        invocation.out(f" {SYMBOLS.get(step.op, '?')}  {step.type} {name} {verb}")
+        diff = f" [diff: {', '.join(f'~{key}' for key in step.diffs)}]" if step.diffs else ""
+        invocation.out(f" {SYMBOLS.get(op, '?')}  {step.type} {name} {verb}{diff}")
 
 
 def _print_summary(invocation: Invocation, changes: Mapping[str, int], dry_run: bool) -> None:
@@ -574,7 +692,7 @@ def run_operation(invocation: Invocation, kind: str) -> int:
     if parsed.flag("run-program"):
         raise CliError("--run-program is a flag the Pulumi CLI double does not implement")
     if not dry_run:
-        _require_yes(invocation)
+        _require_yes(invocation, preview_only_allowed=kind == "refresh")
     context = stack_context(invocation)
     check_project(context.ref, context.project.name)
     secrets = config_secrets(context)
@@ -617,22 +735,23 @@ def run_operation(invocation: Invocation, kind: str) -> int:
     if parsed.flag("expect-no-changes") and any(
         count for op, count in changes.items() if op not in NO_CHANGE_OPS
     ):
-        raise CliError("no changes were expected but changes were proposed")
+        # refresh.go says "occurred" where up.go and preview.go say "were proposed".
+        happened = "occurred" if kind == "refresh" else "were proposed"
+        raise CliError(f"no changes were expected but changes {happened}")
     return 0
 
 
-def _require_yes(invocation: Invocation) -> None:
-    """operations/up.go (and destroy.go, refresh.go): non-interactive needs --yes."""
+def _require_yes(invocation: Invocation, *, preview_only_allowed: bool = False) -> None:
+    """operations/up.go (and destroy.go, refresh.go): non-interactive needs --yes; refresh
+    also accepts --preview-only, and its message says so (refresh.go)."""
     parsed = invocation.parsed
     assert parsed is not None
     skip = invocation.environ.get("PULUMI_SKIP_CONFIRMATIONS", "").lower() in ("1", "true")
     if parsed.flag("yes") or parsed.flag("skip-preview") or skip:
         return
     if not interactive(invocation):
-        raise CliError(
-            "--yes or --skip-preview must be passed in to proceed when running in "
-            "non-interactive mode"
-        )
+        flags = "--yes or --skip-preview" + (" or --preview-only" if preview_only_allowed else "")
+        raise CliError(f"{flags} must be passed in to proceed when running in non-interactive mode")
     raise CliError("the Pulumi CLI double never prompts for a confirmation; pass --yes")
 
 
@@ -710,7 +829,9 @@ def _operate(
     elif operation == "destroy":
         steps = plan_destroy(old)
     else:
-        steps = plan_refresh(old)
+        steps = plan_refresh(
+            old, Account(invocation.environ), _all_stack_outputs(context.backend, invocation)
+        )
     for step in steps:
         log.emit(
             "resourcePreEvent",
@@ -719,6 +840,8 @@ def _operate(
                 "planning": dry_run,
             },
         )
+        if step.result is not None:
+            log.emit("resOutputsEvent", {"metadata": _refreshed(step), "planning": dry_run})
     if dry_run:
         return Outcome(steps, None, len(steps)), None
     outcome = apply_steps(steps, Account(invocation.environ))
@@ -742,6 +865,56 @@ def _operate(
     context.backend.save(context.ref, deployment)
     _record(context, operation, "failed" if outcome.failure else "succeeded", outcome.changes())
     return outcome, deployment
+
+
+def _refreshed(step: Step) -> dict[str, Any]:
+    """The metadata of a refresh step's `resOutputsEvent` (apitype.StepEventMetadata): its op
+    is the step's result, not `refresh` (pkg/engine/update.go, OnResourceStepPost: `op =
+    step.(*deploy.RefreshStep).ResultOp()`), with the step's Diffs and DetailedDiff
+    (pkg/engine/event_emitter.go, makeStepEventMetadata); `detailedDiff` is null when the step
+    has none. The old and new states have secrets masked as `[secret]` (filterPropertyMap)."""
+    metadata: dict[str, Any] = {
+        "op": step.result,
+        "urn": step.urn,
+        "type": step.type,
+        "old": _event_state(step.old),
+        "new": _event_state(step.new),
+        "detailedDiff": (
+            {key: {"diffKind": kind, "inputDiff": False} for key, kind in step.detailed.items()}
+            if step.detailed
+            else None
+        ),
+        "provider": "",
+    }
+    if step.diffs:
+        metadata["diffs"] = list(step.diffs)
+    return metadata
+
+
+def _event_state(resource: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """apitype.StepEventStateMetadata of a resource in plain form; None when there is none."""
+    if resource is None:
+        return None
+    return {
+        "type": resource["type"],
+        "urn": resource["urn"],
+        "custom": bool(resource.get("custom")),
+        "id": str(resource.get("id") or ""),
+        "parent": str(resource.get("parent") or ""),
+        "inputs": _masked(resource.get("inputs") or {}),
+        "outputs": _masked(resource.get("outputs") or {}),
+        "provider": "",
+    }
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, dict):
+        if is_secret(value):
+            return "[secret]"
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return value
 
 
 def _record(context: StackContext, operation: str, result: str, changes: Mapping[str, int]) -> None:
