@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from aws_lambda_powertools import Logger
 from botocore.awsrequest import AWSResponse  # type: ignore[import-untyped, unused-ignore]
 
 from shared.packaging import LAMBDAS_DIR
@@ -100,9 +102,18 @@ class FunctionLoader:
         real_stdout = sys.stdout
         sys.stdout = _CurrentStdout(real_stdout)
         try:
-            return load_handler(function, {}, lambdas_dir)
+            module = load_handler(function, {}, lambdas_dir)
         finally:
             sys.stdout = real_stdout
+        # Powertools configures its logger once per service and process: when another test
+        # module imported this handler first (tests/infra, tests/local), the logger kept that
+        # import's stream, and this import added none. Point it at the current stdout too.
+        service_logger = getattr(module, "logger", None)
+        if isinstance(service_logger, Logger):
+            handler = service_logger.registered_handler
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(_CurrentStdout(real_stdout))
+        return module
 
     def load_with(
         self, function: str, environment: Mapping[str, str], monkeypatch: pytest.MonkeyPatch
