@@ -152,13 +152,13 @@ def _orchestrate(session: nox.Session, command: str) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def deploy_all(session: nox.Session) -> None:
-    """Preflight, then deploy every layer in order, fail-fast (-- --resume, --skip-preflight)."""
+    """Deploy changed layers in order, fail-fast (-- --affected, --force, --stacks, --resume)."""
     _orchestrate(session, "deploy-all")
 
 
 @nox.session(python=PYTHON, default=False)
 def deploy(session: nox.Session) -> None:
-    """Preflight, then deploy one layer: -- <layer> (refused while an upstream is missing)."""
+    """Deploy one layer unless its fingerprint is unchanged: -- <layer> [--force]."""
     _orchestrate(session, "deploy")
 
 
