@@ -18,9 +18,11 @@ from rich.console import Console
 
 from shared.manifest import MANIFEST, REPO_ROOT, Manifest
 from tooling.gitrepo import GitRepo
+from tooling.orchestrator.cli import main
+from tooling.orchestrator.engine import Engine
 from tooling.orchestrator.fingerprint import RepoSources
 from tooling.orchestrator.memory import InMemoryEngine
-from tooling.orchestrator.orchestrator import Orchestrator
+from tooling.orchestrator.orchestrator import Orchestrator, Preflight
 from tooling.orchestrator.render import RichRenderer
 from tooling.orchestrator.targets import AwsTarget, LocalTarget, Target
 
@@ -33,6 +35,42 @@ def console_text(console: Console) -> str:
     stream = console.file
     assert isinstance(stream, io.StringIO)
     return stream.getvalue()
+
+
+class CliRun:
+    """Calls the orchestrator's main() in a throwaway repository, with the engines and the
+    preflight a subclass gives, and keeps what it printed."""
+
+    def __init__(self, root: Path, emulator_url: str) -> None:
+        self.root = root
+        self.emulator_url = emulator_url
+        self.out = make_console()
+        self.err = make_console()
+
+    def factory(self, target: Target, stack: str, policy_packs: Sequence[str]) -> Engine:
+        raise NotImplementedError
+
+    def preflight(self, target: Target, stack: str, console: Console, root: Path) -> Preflight:
+        raise NotImplementedError
+
+    def __call__(self, *argv: str, environ: dict[str, str] | None = None) -> int:
+        return main(
+            list(argv),
+            repo_root=self.root,
+            engine_factory=self.factory,
+            preflight_factory=self.preflight,
+            console=self.out,
+            error_console=self.err,
+            environ={"AWS_ENDPOINT_URL": self.emulator_url} if environ is None else environ,
+        )
+
+    @property
+    def stdout(self) -> str:
+        return console_text(self.out)
+
+    @property
+    def stderr(self) -> str:
+        return console_text(self.err)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pulumi import automation as auto
 from rich.console import Console
 
 from shared.manifest import MANIFEST
-from tests.orchestration.conftest import SmallRepo, console_text, git, make_console
+from tests.orchestration.conftest import CliRun, SmallRepo, console_text, git, make_console
 from tooling.orchestrator import automation
 from tooling.orchestrator.cli import build_parser, main
 from tooling.orchestrator.engine import Engine
@@ -24,15 +24,12 @@ from tooling.orchestrator.orchestrator import ExitCode, Preflight
 from tooling.orchestrator.targets import Target
 
 
-class Run:
+class Run(CliRun):
     """Calls main() against an in-memory engine in a throwaway git repository."""
 
     def __init__(self, root: Path, engine: InMemoryEngine, emulator_url: str) -> None:
-        self.root = root
+        super().__init__(root, emulator_url)
         self.engine = engine
-        self.emulator_url = emulator_url
-        self.out = make_console()
-        self.err = make_console()
         self.targets: list[Target] = []
         self.policy_packs: list[Sequence[str]] = []
         # (layers, refuse) of each preflight the run asked for (it reaches no AWS here).
@@ -48,25 +45,6 @@ class Run:
             self.preflights.append((list(layers), refuse))
 
         return record
-
-    def __call__(self, *argv: str, environ: dict[str, str] | None = None) -> int:
-        return main(
-            list(argv),
-            repo_root=self.root,
-            engine_factory=self.factory,
-            preflight_factory=self.preflight,
-            console=self.out,
-            error_console=self.err,
-            environ={"AWS_ENDPOINT_URL": self.emulator_url} if environ is None else environ,
-        )
-
-    @property
-    def stdout(self) -> str:
-        return console_text(self.out)
-
-    @property
-    def stderr(self) -> str:
-        return console_text(self.err)
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ import pytest
 from rich.console import Console
 
 from shared.manifest import MANIFEST, REPO_ROOT
-from tests.orchestration.conftest import SmallRepo, console_text, make_console
+from tests.orchestration.conftest import CliRun, SmallRepo, make_console
 from tooling.gitrepo import GitRepo
-from tooling.orchestrator.cli import build_parser, main
+from tooling.orchestrator.cli import build_parser
 from tooling.orchestrator.engine import Engine, OutputSink, UpdateResult
 from tooling.orchestrator.environments import EXIT_PRECEDENCE, run_environments, worst_exit_code
 from tooling.orchestrator.memory import InMemoryEngine
@@ -76,14 +76,11 @@ class GatedEngine(InMemoryEngine):
                 self.gate.last_update_done()
 
 
-class EnvironmentsRun:
+class EnvironmentsRun(CliRun):
     """Calls main() with one in-memory engine per stack, in a throwaway git repository."""
 
     def __init__(self, root: Path, emulator_url: str) -> None:
-        self.root = root
-        self.emulator_url = emulator_url
-        self.out = make_console()
-        self.err = make_console()
+        super().__init__(root, emulator_url)
         self.engines: dict[str, InMemoryEngine] = {}
         self.gate: EnvironmentGate | None = None
         # The thread each engine was built in, by stack.
@@ -112,25 +109,6 @@ class EnvironmentsRun:
                 raise RefusedError("the preflight failed (AWS credentials)")
 
         return check
-
-    def __call__(self, *argv: str, environ: dict[str, str] | None = None) -> int:
-        return main(
-            list(argv),
-            repo_root=self.root,
-            engine_factory=self.factory,
-            preflight_factory=self.preflight,
-            console=self.out,
-            error_console=self.err,
-            environ={"AWS_ENDPOINT_URL": self.emulator_url} if environ is None else environ,
-        )
-
-    @property
-    def stdout(self) -> str:
-        return console_text(self.out)
-
-    @property
-    def stderr(self) -> str:
-        return console_text(self.err)
 
     def combined(self, operation: str = "deploy") -> dict[str, Any]:
         path = self.root / "build" / "environments" / f"combined-{operation}-report.json"
