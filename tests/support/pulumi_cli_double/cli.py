@@ -15,6 +15,7 @@ import socket
 import sys
 import traceback
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -157,8 +158,6 @@ def stack_ls(invocation: Invocation) -> int:
         if latest is not None:
             manifest_time = (latest.get("manifest") or {}).get("time")
             if manifest_time:
-                from datetime import datetime
-
                 row["lastUpdate"] = format_time(datetime.fromisoformat(manifest_time))
             row["resourceCount"] = len(latest.get("resources") or [])
         rows.append(row)
@@ -211,19 +210,10 @@ def stack_history(invocation: Invocation) -> int:
         secrets = engine.config_secrets(context)
     rows = []
     for update in updates:
-        config: dict[str, Any] = {}
-        for key, stored in (update.get("config") or {}).items():
-            secure = has_secure(stored)
-            entry: dict[str, Any] = {"secret": secure}
-            if not secure or secrets is not None:
-                value = reveal(stored, secrets)
-                if isinstance(value, (dict, list)):
-                    entry["value"] = json.dumps(value)
-                    entry["objectValue"] = value
-                else:
-                    entry["value"] = value
-            config[key] = entry
-        from datetime import UTC, datetime
+        config = {
+            key: config_entry(stored, secrets)
+            for key, stored in (update.get("config") or {}).items()
+        }
 
         row: dict[str, Any] = {
             "version": 0,
@@ -326,24 +316,28 @@ def config_list(invocation: Invocation) -> int:
         if parsed.flag("show-secrets") and any(has_secure(v) for v in stored.values())
         else None
     )
-    result: dict[str, Any] = {}
-    for key, value in stored.items():
-        secure = has_secure(value)
-        entry: dict[str, Any] = {"secret": secure}
-        if not secure or secrets is not None:
-            plain = reveal(value, secrets)
-            if isinstance(plain, (dict, list)):
-                entry["value"] = json.dumps(plain)
-                entry["objectValue"] = plain
-            else:
-                entry["value"] = plain
-        result[key] = entry
+    result = {key: config_entry(value, secrets) for key, value in stored.items()}
     if parsed.flag("json"):
         _print_json(invocation, result)
     else:
         for key, entry in result.items():
             invocation.out(f"{key}  {entry.get('value', '[secret]')}")
     return 0
+
+
+def config_entry(stored: Any, secrets: PassphraseSecrets | None) -> dict[str, Any]:
+    """One config value as `config --json` and `stack history --json` print it: a secret's
+    value only when decrypted (`--show-secrets`), an object also as `objectValue`."""
+    secure = has_secure(stored)
+    entry: dict[str, Any] = {"secret": secure}
+    if not secure or secrets is not None:
+        value = reveal(stored, secrets)
+        if isinstance(value, (dict, list)):
+            entry["value"] = json.dumps(value)
+            entry["objectValue"] = value
+        else:
+            entry["value"] = value
+    return entry
 
 
 def config_key(text: str, project: str, *, path: bool) -> tuple[str, list[Any]]:
