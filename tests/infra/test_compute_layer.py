@@ -140,17 +140,23 @@ def test_processor_concurrency_is_bounded_and_the_api_handler_is_bounded_by_the_
     assert chain["api"].named("all-methods").inputs["settings"]["throttlingRateLimit"] == 100
 
 
+def _deployed_variables(run: LayerRun, function: str) -> dict[str, object]:
+    """The environment variables of the one function the layer deploys from function.zip."""
+    (deployed,) = [
+        resource
+        for resource in run.of_type("aws:lambda/function:Function")
+        if resource.inputs["code"].path.endswith(f"{function}.zip")
+    ]
+    variables: dict[str, object] = (deployed.inputs.get("environment") or {}).get("variables") or {}
+    return variables
+
+
 def test_each_function_gets_exactly_the_environment_the_manifest_declares(
     chain: dict[str, LayerRun],
 ) -> None:
     for layer in MANIFEST.layers:
         for function in layer.functions:
-            (deployed,) = [
-                resource
-                for resource in chain[layer.name].of_type("aws:lambda/function:Function")
-                if resource.inputs["code"].path.endswith(f"{function.name}.zip")
-            ]
-            variables = (deployed.inputs.get("environment") or {}).get("variables") or {}
+            variables = _deployed_variables(chain[layer.name], function.name)
             assert set(variables) == set(function.environment), function.name
 
 
@@ -180,11 +186,6 @@ def test_every_variable_a_handler_requires_is_declared(
         monkeypatch.setenv(variable, "us-east-1")
     for layer in MANIFEST.layers:
         for function in layer.functions:
-            (deployed,) = [
-                resource
-                for resource in chain[layer.name].of_type("aws:lambda/function:Function")
-                if resource.inputs["code"].path.endswith(f"{function.name}.zip")
-            ]
-            variables = (deployed.inputs.get("environment") or {}).get("variables") or {}
+            variables = _deployed_variables(chain[layer.name], function.name)
             environment = {key: str(value) for key, value in variables.items()}
             assert load_handler(function.name, environment).lambda_handler, function.name
